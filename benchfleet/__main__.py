@@ -1,0 +1,3 @@
+from benchfleet.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""``benchfleet``: one command with a subcommand per process (hub, agent, demo).
+
+Each subcommand imports its package only when it runs, so `benchfleet agent` on a station PC
+never loads the hub's web stack.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="benchfleet: edge agents and a hub for jewelry VAS stations (see README.md).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+
+
+def _setup_logging(level: str) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(name)s: %(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
+    )
+
+
+@app.command()
+def hub(
+    http_host: Annotated[
+        str | None, typer.Option(help="Address the API listens on [env BENCHFLEET_HTTP_HOST].")
+    ] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="Port the API listens on [env BENCHFLEET_HTTP_PORT].")
+    ] = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the hub: MQTT ingest, job engine, REST API. Settings come from BENCHFLEET_* env
+    variables or a .env file (deploy/hub.env.example lists them); options override them."""
+    _setup_logging(log_level)
+    from pydantic import ValidationError
+
+    from hub.app import run_hub
+    from hub.settings import HubSettings
+
+    overrides = {k: v for k, v in {"http_host": http_host, "http_port": http_port}.items() if v}
+    try:
+        settings = HubSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        typer.secho(f"invalid hub settings:\n{err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    run_hub(settings)
+
+
+@app.command()
+def agent(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Station config file (TOML).", exists=True)
+    ],
+    log_level: LogLevel = "info",
+) -> None:
+    """Run one station agent: devices, job runner, MQTT link with a durable outbox."""
+    _setup_logging(log_level)
+    from agent.config import ConfigError, load_station_config
+    from agent.main import run_agent
+
+    try:
+        station = load_station_config(config)
+    except ConfigError as err:
+        typer.secho(f"invalid station config {config}:\n{err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    run_agent(station)
+
+
+@app.command()
+def demo(
+    stations: Annotated[int, typer.Option(min=1, max=20, help="Simulated stations.")] = 3,
+    data_dir: Annotated[Path, typer.Option(help="Where broker, hub and agents keep state.")] = Path(
+        "var/demo"
+    ),
+    http_port: Annotated[int, typer.Option(help="Hub API port (0: pick a free one).")] = 8000,
+    fresh: Annotated[bool, typer.Option(help="Delete the data directory first.")] = False,
+) -> None:
+    """Run the whole floor on embedded defaults until Ctrl-C: a private mosquitto, the hub on
+    SQLite and simulated stations. Prints where to look."""
+    from benchfleet.demo import run_demo
+
+    raise typer.Exit(run_demo(stations=stations, data_dir=data_dir, http_port=http_port, fresh=fresh))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
