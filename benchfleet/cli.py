@@ -43,8 +43,11 @@ def hub(
     ] = None,
     log_level: LogLevel = "info",
 ) -> None:
-    """Run the hub: MQTT ingest, job engine, REST API. Settings come from BENCHFLEET_* env
-    variables or a .env file (deploy/hub.env.example lists them); options override them."""
+    """Run the hub: MQTT ingest, job engine, REST API.
+
+    Settings come from BENCHFLEET_* environment variables or a .env file
+    (deploy/hub.env.example lists them); the options here override them.
+    """
     _setup_logging(log_level)
     from pydantic import ValidationError
 
@@ -89,11 +92,16 @@ def demo(
     http_port: Annotated[int, typer.Option(help="Hub API port (0: pick a free one).")] = 8000,
     fresh: Annotated[bool, typer.Option(help="Delete the data directory first.")] = False,
 ) -> None:
-    """Run the whole floor on embedded defaults until Ctrl-C: a private mosquitto, the hub on
-    SQLite and simulated stations. Prints where to look."""
+    """Run the whole floor on embedded defaults until Ctrl-C.
+
+    Starts a private mosquitto, the hub on SQLite and simulated stations, and prints where
+    to look.
+    """
     from benchfleet.demo import run_demo
 
-    raise typer.Exit(run_demo(stations=stations, data_dir=data_dir, http_port=http_port, fresh=fresh))
+    raise typer.Exit(
+        run_demo(stations=stations, data_dir=data_dir, http_port=http_port, fresh=fresh)
+    )
 
 
 def main() -> None:
