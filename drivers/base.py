@@ -1,0 +1,40 @@
+"""What every device has, whatever its family: a name, an open/close life cycle."""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+
+class Device(ABC):
+    """Base of every family's base class; backends are opened by :func:`drivers.registry`."""
+
+    family: ClassVar[str]
+    backend: ClassVar[str]
+
+    def __init__(self, name: str, url: str | None, options: Mapping[str, Any]) -> None:
+        self.name = name
+        self.url = url
+        self.options = dict(options)
+
+    @property
+    def model(self) -> str:
+        """The device model as the device reports it (backends override)."""
+        return ""
+
+    async def open(self) -> None:
+        """Connect to the device; the default has nothing to connect."""
+
+    async def close(self) -> None:
+        """Release the device; the default has nothing to release."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

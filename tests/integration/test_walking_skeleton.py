@@ -1,0 +1,156 @@
+"""One order travels hub -> station -> hub over a real mosquitto, and survives what breaks.
+
+Real parts only: mosquitto, the hub (`benchfleet hub`, SQLite) and agents (`benchfleet agent`,
+simulated devices) as subprocesses. The ways things break are real too: SIGKILL, broker restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from conftest import TERMINAL, Floor, wait_until
+from paho.mqtt.enums import CallbackAPIVersion
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+HAPPY_PATH = ["assigned", "acknowledged", "running", "done"]
+
+
+def statuses(job: dict[str, Any]) -> list[str]:
+    return [step["to_status"] for step in job["history"]]
+
+
+def assert_applied_once(job: dict[str, Any]) -> None:
+    """Each accepted transition appears once and versions climb by exactly one."""
+    versions = [step["version"] for step in job["history"]]
+    assert versions == sorted(set(versions)), versions
+    assert versions == list(range(versions[0], versions[0] + len(versions))), versions
+    station_steps = [s["to_status"] for s in job["history"] if s["actor"].startswith("station")]
+    assert max(Counter(station_steps).values(), default=1) == 1, station_steps
+
+
+def test_order_travels_to_a_station_and_back(floor: Floor) -> None:
+    floor.start_hub()
+    floor.start_agent("st-01")
+    floor.wait_online("st-01")
+
+    job_id = floor.post_order("o-1")
+    job = floor.wait_status(job_id, *TERMINAL)
+
+    assert job["status"] == "done"
+    assert statuses(job)[-4:] == HAPPY_PATH
+    assert job["station_id"] == "st-01"
+    assert_applied_once(job)
+    photo = next(e for e in job["evidence"] if e["kind"] == "photo")
+    proof = floor.root / "stations" / "st-01" / "proofs" / f"{photo['sha256']}.png"
+    assert hashlib.sha256(proof.read_bytes()).hexdigest() == photo["sha256"]
+    assert any(e["kind"] == "gcode" and e["sha256"] for e in job["evidence"])
+
+
+def test_killed_station_goes_offline_and_only_unstarted_work_moves(floor: Floor) -> None:
+    floor.start_hub()
+    floor.start_agent("st-01", seconds_per_char=0.5)  # slow laser: the job is mid-engrave
+    floor.wait_online("st-01")
+    started_job = floor.post_order("o-started", text="LONG ENGRAVING TEXT")
+    floor.wait_status(started_job, "running")
+    waiting_job = floor.post_order("o-waiting")  # queued behind the first on the same station
+    assert floor.wait_status(waiting_job, "assigned", "acknowledged")["station_id"] == "st-01"
+    floor.start_agent("st-02")
+    floor.wait_online("st-02")
+
+    floor.agents["st-01"].kill()
+    took = floor.wait_online("st-01", online=False, timeout=15)
+    print(f"st-01 marked offline {took:.2f}s after SIGKILL")
+
+    moved = floor.wait_status(waiting_job, "done")
+    assert moved["station_id"] == "st-02"
+    assert_applied_once(moved)
+    # The started job is never handed to another station, whatever happens to st-01.
+    assert floor.job(started_job)["status"] == "running"
+
+    floor.start_agent("st-01")  # comes back: the interrupted engraving goes to a person
+    interrupted = floor.wait_status(started_job, "needs_review")
+    assert [s for s in statuses(interrupted) if s == "running"] == ["running"]
+    assert interrupted["station_id"] == "st-01"
+    assert_applied_once(interrupted)
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+def test_broker_restart_mid_flow_loses_and_repeats_nothing(floor: Floor, kill: bool) -> None:
+    floor.start_hub()
+    floor.start_agent("st-01", seconds_per_char=0.05)
+    floor.wait_online("st-01")
+    jobs = [floor.post_order(f"o-{i}", text=f"Name {i}") for i in range(6)]
+    floor.wait_status(jobs[0], "running", "done")
+
+    floor.broker.restart(kill=kill, down_for=2)
+
+    for job_id in jobs:
+        job = floor.wait_status(job_id, *TERMINAL, timeout=60)
+        assert job["status"] == "done", job
+        assert statuses(job)[-4:] == HAPPY_PATH
+        assert_applied_once(job)
+
+
+def test_hub_killed_mid_flow_resumes_from_the_database(floor: Floor) -> None:
+    floor.start_hub()
+    floor.start_agent("st-01", seconds_per_char=0.05)
+    floor.wait_online("st-01")
+    jobs = [floor.post_order(f"o-{i}", text=f"Name {i}") for i in range(6)]
+    floor.wait_status(jobs[0], "running", "done")
+
+    assert floor.hub is not None
+    floor.hub.kill()
+    time.sleep(2)  # the station keeps working and buffers its updates
+    floor.start_hub()
+
+    for job_id in jobs:
+        job = floor.wait_status(job_id, *TERMINAL, timeout=60)
+        assert job["status"] == "done", job
+        assert_applied_once(job)
+    floor.wait_online("st-01")
+
+
+def test_agent_sigterm_is_a_clean_death(floor: Floor) -> None:
+    floor.start_hub()
+    agent = floor.start_agent("st-01")
+    floor.wait_online("st-01")
+    agent.stop(timeout=10)  # SIGTERM: the agent announces its own death
+    assert agent.returncode == 0, agent.tail(20)
+    floor.wait_online("st-01", online=False, timeout=10)
+
+
+def test_malformed_payloads_are_rejected_counted_and_kept(floor: Floor) -> None:
+    floor.start_hub()
+    garbage = {
+        "bf/v1/st/st-09/up/job": b"{not json",
+        "bf/v1/st/st-09/up/telemetry": b'{"v": 99}',
+        "bf/v1/st/st-09/up/event": b'{"v":1,"station_id":"st-01","epoch":1,"seq":1,"kind":"x"}',
+        "bf/v1/st/st-09/up/whatever": b"{}",
+    }
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(floor.broker.host, floor.broker.port)
+    client.loop_start()
+    for topic, payload in garbage.items():
+        client.publish(topic, payload, qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+    def letters() -> list[dict[str, Any]] | None:
+        found = floor.api.get("/dead-letters", params={"limit": 50}).json()
+        return found if len(found) >= len(garbage) else None
+
+    rows = wait_until(letters, timeout=10, what="dead letters")
+    assert {row["topic"] for row in rows} == set(garbage)
+    assert all(row["reason"] for row in rows)
+    metrics = floor.api.get("/metrics").text
+    assert "benchfleet_hub_rejected_messages_total" in metrics
+    assert floor.api.get("/health").status_code == 200  # still alive and well
+    floor.start_agent("st-01")
+    floor.wait_online("st-01")
+    assert floor.wait_status(floor.post_order("o-after"), "done")["status"] == "done"
