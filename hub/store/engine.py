@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# aiosqlite logs every statement with its bound values at DEBUG: that would put engraving
+# texts (personal data) in the hub's log as soon as someone runs with --log-level debug.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def async_url(url: str) -> str:
@@ -52,7 +62,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_hub_engine(url: str) -> AsyncEngine:
     """The hub's async engine for ``url`` (any accepted spelling)."""
     ensure_sqlite_dir(url)
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
+    # hide_parameters: error messages and logs must never carry bound values (engraving text).
+    engine = create_async_engine(async_url(url), pool_pre_ping=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
@@ -61,7 +72,7 @@ def create_hub_engine(url: str) -> AsyncEngine:
 def create_sync_engine(url: str) -> Engine:
     """A sync engine (migrations, tests) with the same SQLite pragmas."""
     ensure_sqlite_dir(url)
-    engine = create_engine(sync_url(url))
+    engine = create_engine(sync_url(url), hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -1,0 +1,9 @@
+"""The API router: every resource router, mounted at the root."""
+
+from fastapi import APIRouter
+
+from hub.api.routes import dead_letters, health, jobs, metrics, orders, stations
+
+api_router = APIRouter()
+for module in (health, stations, orders, jobs, dead_letters, metrics):
+    api_router.include_router(module.router)

@@ -1,0 +1,220 @@
+"""The hub's MQTT link: one persistent MQTT 5 session, in-order ingest, the sweeper.
+
+Messages are processed one at a time, in arrival order, under one lock that the sweeper and
+the API share: the database is the serialisation point, and replies go out (QoS 1) only after
+the transaction that produced them committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import ssl
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub import dispatch
+from hub.dispatch import Outgoing
+from hub.ingest import handle_message
+from hub.metrics import PROCESSING_ERRORS
+from hub.settings import HubSettings
+from protocol import topics
+from protocol.codec import encode
+from protocol.models import HubState, Message, utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SESSION_EXPIRY_S = 86_400  # the broker keeps our subscription and queued messages for a day
+RECONNECT_BASE_S = 0.5
+RECONNECT_CAP_S = 30.0
+OFFLINE_PUBLISH_TIMEOUT_S = 2.0
+
+
+def reconnect_delay(attempt: int) -> float:
+    """Full-jitter exponential backoff (aiomqtt docs): many hubs never retry in lockstep."""
+    return random.uniform(0, min(RECONNECT_CAP_S, RECONNECT_BASE_S * 2**attempt))
+
+
+def _as_bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()
+
+
+class HubLink:
+    """The hub's connection to the broker; :meth:`run` reconnects until cancelled."""
+
+    def __init__(
+        self,
+        *,
+        settings: HubSettings,
+        sessions: async_sessionmaker[AsyncSession],
+        started_at: datetime,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.started_at = started_at
+        self.connected = False
+        self._client: aiomqtt.Client | None = None
+        self._attempt = 0
+        self._db_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Run the link in the background (the app's lifespan calls this)."""
+        self._task = asyncio.create_task(self.run(), name="hub-link")
+        return self._task
+
+    async def stop(self) -> None:
+        """Say we go offline (retained), then disconnect cleanly so the broker drops our Will."""
+        client = self._client
+        if client is not None and self.connected:
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(
+                    client.publish(topics.HUB_STATE, self._state(online=False), qos=1, retain=True),
+                    OFFLINE_PUBLISH_TIMEOUT_S,
+                )
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect with jittered backoff when the connection drops."""
+        while True:
+            try:
+                await self._serve()
+            except aiomqtt.MqttError as err:
+                log.warning("MQTT connection to %s lost or refused: %s", self.settings.broker, err)
+            delay = reconnect_delay(self._attempt)
+            self._attempt += 1
+            log.info("reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
+
+    # ---- publishing --------------------------------------------------------------------------
+
+    async def publish(self, topic: str, message: Message) -> None:
+        """Publish ``message`` QoS 1; raises :class:`aiomqtt.MqttError` when not connected."""
+        client = self._client
+        if client is None or not self.connected:
+            raise aiomqtt.MqttError("hub is not connected to the broker")
+        await client.publish(topic, encode(message), qos=1)
+
+    async def publish_many(self, outgoing: Iterable[Outgoing]) -> int:
+        """Best effort: publish what we can; returns how many went out. Unsent assignments
+        are re-sent by the sweeper and unsent acks by the station's outbox."""
+        sent = 0
+        for item in outgoing:
+            try:
+                await self.publish(item.topic, item.message)
+            except aiomqtt.MqttError as err:
+                log.warning("could not publish to %s: %s", item.topic, err)
+                continue
+            sent += 1
+        return sent
+
+    async def assign_and_publish(self) -> int:
+        """Assign queued jobs now (e.g. after a new order) and send the assignments."""
+
+        async def work() -> list[Outgoing]:
+            async with self.sessions.begin() as session:
+                return await dispatch.assign_now(session, now=utcnow())
+
+        return await self.publish_many(await self.serialised(work))
+
+    async def serialised(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run database work under the link's lock (one writer inside this process)."""
+        async with self._db_lock:
+            return await work()
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _state(self, *, online: bool) -> bytes:
+        return encode(HubState(hub_id=self.settings.hub_id, online=online, since=utcnow()))
+
+    def _make_client(self) -> aiomqtt.Client:
+        broker = self.settings.broker
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        will = aiomqtt.Will(topics.HUB_STATE, self._state(online=False), qos=1, retain=True)
+        return aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username=broker.username,
+            password=broker.password,
+            identifier=f"benchfleet-hub-{self.settings.hub_id}",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,  # keep the session: messages queued while we were away arrive
+            properties=properties,
+            will=will,
+            keepalive=self.settings.mqtt_keepalive_s,
+            tls_context=ssl.create_default_context() if broker.tls else None,
+        )
+
+    async def _serve(self) -> None:
+        async with self._make_client() as client:
+            self._client, self.connected, self._attempt = client, True, 0
+            try:
+                await client.publish(topics.HUB_STATE, self._state(online=True), qos=1, retain=True)
+                await client.subscribe(topics.up_filter(), qos=1)
+                log.info("connected to %s as %s", self.settings.broker, self.settings.hub_id)
+                await self._run_tasks(client)
+            finally:
+                self._client, self.connected = None, False
+
+    async def _run_tasks(self, client: aiomqtt.Client) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._receive(client), name="hub-receive")
+                group.create_task(self._sweep_forever(), name="hub-sweeper")
+        except ExceptionGroup as errors:
+            # A lost connection surfaces as an MqttError inside the group: unwrap it for run().
+            lost, other = errors.split(aiomqtt.MqttError)
+            if other is not None or lost is None:
+                raise
+            raise lost.exceptions[0] from errors
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            topic = message.topic.value
+            payload = _as_bytes(message.payload)
+            try:
+                out = await self.serialised(functools.partial(self._ingest, topic, payload))
+            except Exception:
+                # Never the payload in logs; the station's outbox re-sends, the Ack never came.
+                PROCESSING_ERRORS.inc()
+                log.exception("processing a message on %s failed", topic)
+                continue
+            await self.publish_many(out)
+
+    async def _ingest(self, topic: str, payload: bytes) -> list[Outgoing]:
+        return await handle_message(self.sessions, topic=topic, payload=payload)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                out = await self.serialised(self._sweep_once)
+            except Exception:
+                log.exception("sweep failed; next one in %.1f s", self.settings.sweep_interval_s)
+                continue
+            await self.publish_many(out)
+
+    async def _sweep_once(self) -> list[Outgoing]:
+        async with self.sessions.begin() as session:
+            return await dispatch.sweep(
+                session, now=utcnow(), settings=self.settings, hub_started_at=self.started_at
+            )

@@ -1,0 +1,150 @@
+"""The REST API through the ASGI app, with its lifespan (migrations, engine, MQTT link)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+
+from benchfleet.broker import free_port
+from hub.app import create_app
+from hub.runtime import HubRuntime
+from hub.settings import HubSettings
+from hub.store import create_hub_engine, session_factory
+
+ORDER = {
+    "external_id": "shop-1001",
+    "piece": {"sku": "RING-AU-18", "serial": "SN-0001"},
+    "engraving": {"text": "Anna & Ben"},
+}
+
+
+def hub_settings(tmp_path: Path, mqtt_url: str | None = None, **extra: object) -> HubSettings:
+    """Settings isolated from the environment; by default a broker that is not there."""
+    return HubSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "hub",
+        mqtt_url=mqtt_url or f"mqtt://127.0.0.1:{free_port()}",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest_asyncio.fixture
+async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
+    app = create_app(hub_settings(tmp_path))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest_asyncio.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+        yield client
+
+
+@pytest.mark.asyncio
+async def test_health_reports_database_and_broker(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "mqtt_connected": False, "database": "ok"}
+
+
+@pytest.mark.asyncio
+async def test_health_is_503_when_database_is_gone(app: FastAPI, client: httpx.AsyncClient) -> None:
+    runtime: HubRuntime = app.state.runtime
+    healthy = runtime.sessions
+    dead = create_hub_engine("postgresql://nobody@127.0.0.1:1/none")  # nothing listens on :1
+    runtime.sessions = session_factory(dead)
+    try:
+        response = await client.get("/health")
+    finally:
+        runtime.sessions = healthy
+        await dead.dispose()
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+@pytest.mark.asyncio
+async def test_order_is_idempotent_and_conflicts_are_409(client: httpx.AsyncClient) -> None:
+    first = await client.post("/orders", json=ORDER)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["status"] == "queued"  # no station online
+    again = await client.post("/orders", json=ORDER)
+    assert again.status_code == 200
+    assert again.json() == body
+    changed = {**ORDER, "engraving": {"text": "Anna & Bob"}}
+    conflict = await client.post("/orders", json=changed)
+    assert conflict.status_code == 409
+    assert "different content" in conflict.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"engraving": {"text": ""}}, "text"),
+        ({"piece": {"sku": "RING"}}, "serial"),
+        ({"external_id": "x" * 65}, "external_id"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_invalid_order_is_422_naming_the_field(
+    client: httpx.AsyncClient, patch: dict[str, object], field: str
+) -> None:
+    response = await client.post("/orders", json={**ORDER, **patch})
+    assert response.status_code == 422
+    assert any(field in error["loc"] for error in response.json()["detail"])
+
+
+@pytest.mark.asyncio
+async def test_job_detail_list_and_404(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/orders", json=ORDER)).json()
+    job = (await client.get(f"/jobs/{created['job_id']}")).json()
+    assert job["external_id"] == "shop-1001"
+    assert (job["status"], job["version"], job["started"]) == ("queued", 1, False)
+    assert [h["to_status"] for h in job["history"]] == ["queued"]
+    assert "Anna" not in str(job)  # the engraving text is not exposed by /jobs
+    listed = (await client.get("/jobs", params={"status": "queued"})).json()
+    assert [j["id"] for j in listed] == [created["job_id"]]
+    assert (await client.get("/jobs", params={"status": "done"})).json() == []
+    missing = await client.get("/jobs/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_stations_dead_letters_metrics(app: FastAPI, client: httpx.AsyncClient) -> None:
+    from hub.ingest import handle_message
+
+    runtime: HubRuntime = app.state.runtime
+    birth = b'{"v":1,"station_id":"st-a","bd_seq":3,"epoch":2,"agent_version":"1.0"}'
+    await handle_message(runtime.sessions, topic="bf/v1/st/st-a/up/birth", payload=birth)
+    await handle_message(runtime.sessions, topic="bf/v1/st/st-a/up/job", payload=b"\xff{oops")
+    (station,) = (await client.get("/stations")).json()
+    assert {k: station[k] for k in ("id", "online", "epoch", "bd_seq", "agent_version")} == {
+        "id": "st-a",
+        "online": True,
+        "epoch": 2,
+        "bd_seq": 3,
+        "agent_version": "1.0",
+    }
+    (letter,) = (await client.get("/dead-letters", params={"limit": 5})).json()
+    assert letter["topic"] == "bf/v1/st/st-a/up/job"
+    assert letter["payload_preview"] == "\ufffd{oops"
+    metrics = await client.get("/metrics")
+    assert "benchfleet_hub_rejected_messages_total" in metrics.text
+    assert "benchfleet_hub_stations_online 1.0" in metrics.text
+
+
+def test_production_refuses_default_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="secret_key"):
+        hub_settings(tmp_path, environment="production")
+    ok = hub_settings(tmp_path, environment="production", secret_key="s3cret-from-vault")
+    assert ok.effective_database_url == f"sqlite:///{tmp_path / 'hub' / 'hub.db'}"
+    with pytest.raises(ValueError, match="mqtt://"):
+        hub_settings(tmp_path, mqtt_url="http://broker")
