@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchfleet.processes import die_with_parent
+
 INSTALL_HINT = (
     "mosquitto is not installed. On Debian/Ubuntu: sudo apt-get install -y mosquitto "
     "(or run `make demo` / `make test` as root or with sudo and it is installed for you)."
@@ -97,6 +99,7 @@ class PrivateBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl; no orphaned brokers
         )
         self._wait_listening(timeout)
 

@@ -1,169 +1,29 @@
-"""A whole floor in processes: a private mosquitto, the hub and agents as real subprocesses.
-
-Nothing here is mocked: the broker is mosquitto, the hub runs `benchfleet hub` on SQLite (or the
-PostgreSQL at 127.0.0.1:5432), the agents run `benchfleet agent` with simulated devices.
-"""
+"""The `floor` fixture: broker, hub and agents of one test, stopped whatever happens."""
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
-import httpx
 import pytest
-
-from benchfleet.broker import PrivateBroker, free_port
-from benchfleet.processes import ManagedProcess
-
-T = TypeVar("T")
-
-# Short timers so failures show in seconds; the production defaults are in hub/settings.py.
-HUB_TEST_ENV = {
-    "BENCHFLEET_REASSIGN_AFTER_OFFLINE_S": "1",
-    "BENCHFLEET_STARTUP_GRACE_S": "2",
-    "BENCHFLEET_ASSIGNMENT_RESEND_S": "1",
-    "BENCHFLEET_ACK_TIMEOUT_S": "60",
-    "BENCHFLEET_SWEEP_INTERVAL_S": "0.2",
-}
-TERMINAL = {"done", "failed", "needs_review", "cancelled", "timed_out", "blocked"}
-
-
-def wait_until(
-    probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.1
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-class Floor:
-    """Broker, hub and agents of one test, with helpers to drive and observe them."""
-
-    def __init__(self, root: Path, database_url: str | None) -> None:
-        self.root = root
-        self.broker = PrivateBroker(root / "broker")
-        self.http_port = free_port()
-        self.database_url = database_url
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=5)
-        self.hub: ManagedProcess | None = None
-        self.agents: dict[str, ManagedProcess] = {}
-        self._hub_starts = 0
-
-    # -- processes --------------------------------------------------------------------------
-
-    def start_hub(self) -> ManagedProcess:
-        self._hub_starts += 1
-        env = {
-            **HUB_TEST_ENV,
-            "BENCHFLEET_MQTT_URL": self.broker.url,
-            "BENCHFLEET_DATA_DIR": str(self.root / "hub"),
-            "BENCHFLEET_HTTP_PORT": str(self.http_port),
-            "BENCHFLEET_HUB_ID": "test-hub",
-        }
-        if self.database_url:
-            env["BENCHFLEET_DATABASE_URL"] = self.database_url
-        self.hub = ManagedProcess(
-            name="hub",
-            argv=[sys.executable, "-m", "benchfleet", "hub"],
-            env=env,
-            log_path=self.root / "logs" / f"hub-{self._hub_starts}.log",
-        )
-        self.hub.start()
-        wait_until(self._hub_healthy, timeout=30, what=f"hub health\n{self.hub.tail(30)}")
-        return self.hub
-
-    def start_agent(self, station_id: str, *, seconds_per_char: float = 0.01) -> ManagedProcess:
-        config = self.root / "stations" / f"{station_id}.toml"
-        config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(
-            f'station_id = "{station_id}"\n'
-            f'mqtt_url = "{self.broker.url}"\n'
-            f'data_dir = "{self.root / "stations" / station_id}"\n'
-            "resend_after_s = 1\n"
-            "telemetry_interval_s = 1\n"
-            "[[devices]]\n"
-            'name = "laser"\nfamily = "laser"\nbackend = "sim"\n'
-            f"options = {{ seconds_per_char = {seconds_per_char} }}\n"
-            "[[devices]]\n"
-            'name = "camera"\nfamily = "camera"\nbackend = "sim"\n'
-        )
-        starts = sum(1 for p in (self.root / "logs").glob(f"{station_id}-*.log"))
-        process = ManagedProcess(
-            name=station_id,
-            argv=[sys.executable, "-m", "benchfleet", "agent", "-c", str(config)],
-            env={},
-            log_path=self.root / "logs" / f"{station_id}-{starts + 1}.log",
-        )
-        process.start()
-        self.agents[station_id] = process
-        return process
-
-    def stop_all(self) -> None:
-        for process in [*self.agents.values(), self.hub]:
-            if process is not None:
-                process.stop(timeout=10)
-        self.broker.stop()
-        self.api.close()
-
-    # -- observation ------------------------------------------------------------------------
-
-    def _hub_healthy(self) -> bool:
-        try:
-            return self.api.get("/health").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def stations(self) -> dict[str, dict[str, Any]]:
-        return {s["id"]: s for s in self.api.get("/stations").json()}
-
-    def wait_online(self, station_id: str, online: bool = True, timeout: float = 20) -> float:
-        """Wait until the hub shows ``station_id`` (off)line; return how long it took."""
-        started = time.monotonic()
-        wait_until(
-            lambda: self.stations().get(station_id, {}).get("online") is online,
-            timeout=timeout,
-            what=f"{station_id} online={online}",
-        )
-        return time.monotonic() - started
-
-    def post_order(self, external_id: str, text: str = "Anna & Ben 2026") -> str:
-        body = {
-            "external_id": external_id,
-            "piece": {"sku": "RING-14K-6", "serial": f"SN-{external_id}"},
-            "engraving": {"text": text},
-        }
-        response = self.api.post("/orders", json=body)
-        assert response.status_code == 201, response.text
-        return str(response.json()["job_id"])
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        response = self.api.get(f"/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def wait_status(self, job_id: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
-        def probe() -> dict[str, Any] | None:
-            try:
-                job = self.job(job_id)
-            except httpx.TransportError:
-                return None  # the hub may be restarting
-            return job if job["status"] in statuses else None
-
-        return wait_until(probe, timeout=timeout, what=f"job {job_id} in {statuses}")
+from support.floor import Floor
 
 
 @pytest.fixture
 def floor(tmp_path: Path) -> Iterator[Floor]:
+    """A floor with its broker running; tests start the hub and agents they need."""
     floor = Floor(tmp_path, database_url=None)
+    floor.broker.start()
+    try:
+        yield floor
+    finally:
+        floor.stop_all()
+
+
+@pytest.fixture
+def floor_on(tmp_path: Path, database_url: str) -> Iterator[Floor]:
+    """Like `floor`, with the hub on SQLite and on the real PostgreSQL."""
+    floor = Floor(tmp_path, database_url=database_url)
     floor.broker.start()
     try:
         yield floor

@@ -13,8 +13,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import TERMINAL, Floor, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
+from support.floor import TERMINAL, Floor, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -34,7 +34,8 @@ def assert_applied_once(job: dict[str, Any]) -> None:
     assert max(Counter(station_steps).values(), default=1) == 1, station_steps
 
 
-def test_order_travels_to_a_station_and_back(floor: Floor) -> None:
+def test_order_travels_to_a_station_and_back(floor_on: Floor) -> None:
+    floor = floor_on
     floor.start_hub()
     floor.start_agent("st-01")
     floor.wait_online("st-01")

@@ -1,0 +1,1 @@
+"""Test support shared by the suites (importable because pytest's pythonpath holds tests/)."""
