@@ -24,10 +24,10 @@ class Device(ABC):
         """The device model as the device reports it (backends override)."""
         return ""
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Connect to the device; the default has nothing to connect."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release the device; the default has nothing to release."""
 
     async def __aenter__(self) -> Self:
@@ -35,6 +35,9 @@ class Device(ABC):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()

@@ -1,0 +1,114 @@
+"""The station config: a TOML file validated by pydantic; every error names its field.
+
+``BENCHFLEET_MQTT_URL`` overrides ``mqtt_url`` when set, so the demo and tests can point a
+station at a private broker without rewriting its file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from protocol.broker_url import BrokerUrl, parse_broker_url
+from protocol.models import Name, StationId
+
+MQTT_URL_ENV = "BENCHFLEET_MQTT_URL"
+
+Family = Literal["laser", "scale", "cleaner", "camera"]
+
+
+class ConfigError(Exception):
+    """The station config cannot be used; the message says which field and why."""
+
+
+class DeviceConfig(BaseModel):
+    """One device the station drives; ``options`` go to the backend as they are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    family: Family
+    backend: Name = "sim"
+    url: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StationConfig(BaseModel):
+    """Everything one station agent needs to run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    station_id: StationId
+    mqtt_url: str
+    data_dir: Path
+    keepalive_s: Annotated[int, Field(ge=2, le=60)] = 3
+    # The most outbox messages sent but not yet acknowledged by the hub. paho silently
+    # overwrites past 65,535 queued QoS 1 messages, so the outbox, not paho, is the buffer.
+    inflight_window: Annotated[int, Field(ge=1, le=1000)] = 100
+    resend_after_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    telemetry_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    devices: list[DeviceConfig] = Field(default_factory=list, max_length=64)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _valid_broker_url(cls, value: str) -> str:
+        try:
+            parse_broker_url(value)
+        except ValueError as err:
+            # The reason quotes the URL: never let a password reach a terminal or a log.
+            raise ValueError(str(err).replace(repr(value), repr(_redacted(value)))) from None
+        return value
+
+    @field_validator("devices")
+    @classmethod
+    def _unique_device_names(cls, value: list[DeviceConfig]) -> list[DeviceConfig]:
+        names = [device.name for device in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"device names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+    @property
+    def broker(self) -> BrokerUrl:
+        """The parsed broker URL (``str()`` hides the password)."""
+        return parse_broker_url(self.mqtt_url)
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def load_station_config(path: Path) -> StationConfig:
+    """Read and validate the station config at ``path``; raise :class:`ConfigError` if unusable."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: TOML syntax error: {err}") from err
+    if env_url := os.environ.get(MQTT_URL_ENV):
+        raw["mqtt_url"] = env_url
+    try:
+        return StationConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(describe_errors(err)) from err
+
+
+def describe_errors(err: ValidationError) -> str:
+    """One line per problem: ``devices.0.family: Input should be ...``."""
+    lines = []
+    for problem in err.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "config"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""The agent's composition root: one asyncio loop, components in a TaskGroup, clean stop.
+
+SIGTERM/SIGINT stop the components in order: the job runner first (a device step in progress
+finishes), then telemetry, then the link (it publishes the station's Death and disconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from agent import jobs, link, telemetry
+from agent.config import StationConfig
+from agent.context import AgentContext, Component
+from agent.db import open_db
+from agent.devices import DeviceManager
+from agent.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+def run_agent(config: StationConfig) -> None:
+    """Run one station agent until SIGTERM or SIGINT."""
+    asyncio.run(serve(config))
+
+
+async def serve(config: StationConfig, stop: asyncio.Event | None = None) -> None:
+    """Run the agent until ``stop`` is set (by default: until SIGTERM/SIGINT)."""
+    stop = stop or _stop_on_signals()
+    db = open_db(config.data_dir)
+    try:
+        outbox = Outbox(db, config.station_id, resend_after_s=config.resend_after_s)
+        devices = await DeviceManager.open(config.devices)
+        try:
+            ctx = AgentContext(config=config, db=db, outbox=outbox, devices=devices)
+            await _run_components(ctx, stop)
+        finally:
+            await devices.close()
+    finally:
+        db.close()
+
+
+async def _run_components(ctx: AgentContext, stop: asyncio.Event) -> None:
+    runner = jobs.create(ctx)
+    components: dict[str, Component] = {
+        "jobs": runner,
+        "telemetry": telemetry.create(ctx),
+        "link": link.create(ctx, runner),
+    }
+    log.info(
+        "agent %s: epoch %d, broker %s, outbox depth %s",
+        ctx.config.station_id,
+        ctx.outbox.epoch,
+        ctx.config.broker,
+        ctx.outbox.depth(),
+    )
+    async with asyncio.TaskGroup() as tg:
+        for name, component in components.items():
+            tg.create_task(component.run(), name=f"agent[{ctx.config.station_id}].{name}")
+        await stop.wait()
+        log.info("agent %s: stopping", ctx.config.station_id)
+        for component in components.values():  # jobs, telemetry, link: in this order
+            await component.stop()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -1,0 +1,1 @@
+"""Cameras: :class:`drivers.camera.base.Camera` and its backends."""

@@ -1,0 +1,1 @@
+"""Laser engravers: :class:`drivers.laser.base.Laser` and its backends."""

@@ -1,0 +1,234 @@
+"""The job runner against an in-memory hub (conftest.FakeHub replaces the MQTT link)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from agent.context import AgentContext
+from agent.jobs import INCONSISTENT, INTERRUPTED, JobRunner
+from agent.jobstore import JobStore, Phase
+from drivers.laser.sim import SimLaser
+from protocol.models import Command, JobStatus, Severity, StationJobStatus
+
+S = StationJobStatus
+
+
+async def until(probe: Callable[[], Any], seconds: float = 5.0) -> Any:
+    """Poll ``probe`` until it is truthy (polling is the simplest honest probe in a test)."""
+    async with asyncio.timeout(seconds):
+        while not (result := probe()):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    return result
+
+
+@asynccontextmanager
+async def running(ctx: AgentContext, hub: Any) -> AsyncIterator[JobRunner]:
+    """A runner (and the hub pump) on ``ctx``; leaving cancels both, like a crash would."""
+    hub.outbox = ctx.outbox
+    ctx.outbox.resend_all_now()  # what the link does on every connect
+    runner = JobRunner(ctx)
+    tasks = [asyncio.create_task(runner.run()), asyncio.create_task(hub.serve())]
+    try:
+        yield runner
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def laser(ctx: AgentContext) -> SimLaser:
+    assert isinstance(ctx.devices.laser, SimLaser)
+    return ctx.devices.laser
+
+
+def phase(ctx: AgentContext, job_id: UUID) -> Phase | None:
+    job = JobStore(ctx.db).get(job_id)
+    return job.phase if job else None
+
+
+@pytest.mark.asyncio
+async def test_happy_path_with_evidence(make_context: Any, hub_factory: Any) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub) as runner:
+        job = hub.new_job("Anna & Ben")
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
+    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.RUNNING, S.DONE]
+    assert [u.expected_version for u in hub.updates] == [1, 2, 3]
+    done = hub.updates[-1]
+    gcode = next(e for e in done.evidence if e.kind == "gcode")
+    photo = next(e for e in done.evidence if e.kind == "photo")
+    assert gcode.step == "engrave"
+    assert gcode.sha256
+    proof = ctx.config.data_dir / "proofs" / f"{photo.sha256}.png"
+    assert hashlib.sha256(proof.read_bytes()).hexdigest() == photo.sha256
+    assert laser(ctx).engrave_count == 1
+    assert phase(ctx, job.job_id) is Phase.FINISHED
+
+
+@pytest.mark.asyncio
+async def test_duplicate_assignment_is_ignored(make_context: Any, hub_factory: Any) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub) as runner:
+        job = hub.new_job()
+        runner.on_assignment(job)
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
+        runner.on_assignment(job)  # re-sent after a birth: long done here
+        await asyncio.sleep(0.05)
+    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.RUNNING, S.DONE]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("refused", [S.ACKNOWLEDGED, S.RUNNING])
+async def test_rejection_drops_the_job(
+    make_context: Any, hub_factory: Any, refused: StationJobStatus, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    hub.reject = {refused}
+    async with running(ctx, hub) as runner:
+        job = hub.new_job("Secret Name")
+        runner.on_assignment(job)
+        await until(lambda: phase(ctx, job.job_id) is Phase.DROPPED)
+        await until(lambda: hub.events)
+    assert hub.statuses_sent(job.job_id)[-1] is refused
+    assert laser(ctx).engrave_count == 0
+    assert hub.events[0].kind == "job_update_rejected"
+    assert "Secret Name" not in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_device_fault_reports_failed(make_context: Any, hub_factory: Any) -> None:
+    ctx = await make_context(laser_options={"seconds_per_char": 0, "fault": "disconnect_mid_job"})
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub) as runner:
+        job = hub.new_job("Anna & Ben")
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.NEEDS_REVIEW)
+        await until(lambda: hub.events)
+    failed = hub.updates[-1]
+    assert failed.status is S.FAILED
+    assert "DeviceUnavailableError" in failed.detail
+    assert hub.events[0].kind == "device_failed"
+    assert hub.events[0].severity is Severity.MAJOR
+
+
+@pytest.mark.asyncio
+async def test_restart_after_start_fails_and_never_reengraves(
+    make_context: Any, hub_factory: Any
+) -> None:
+    first = await make_context(laser_options={"seconds_per_char": 0.5})
+    hub = hub_factory(first.outbox)
+    async with running(first, hub) as runner:
+        job = hub.new_job("A long engraving text")
+        runner.on_assignment(job)
+        await until(lambda: laser(first).engrave_count == 1)  # the laser is on the piece
+    # leaving the block cancelled the runner mid-engraving: the agent "crashed"
+    assert phase(first, job.job_id) is Phase.STARTED
+
+    second = await make_context(laser_options={"seconds_per_char": 0.5})
+    assert second.outbox.epoch == first.outbox.epoch + 1
+    async with running(second, hub) as runner:
+        await until(lambda: hub.status(job.job_id) is JobStatus.NEEDS_REVIEW)
+        runner.on_assignment(hub.assignment(job.job_id))  # the hub re-sends open jobs on birth
+        await until(lambda: hub.events)
+        await asyncio.sleep(0.05)
+    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.RUNNING, S.FAILED]
+    assert hub.updates[-1].detail == INTERRUPTED
+    assert (hub.events[0].kind, hub.events[0].severity) == ("job_interrupted", Severity.MAJOR)
+    assert laser(second).engrave_count == 0
+
+
+@pytest.mark.asyncio
+async def test_update_sent_before_a_restart_is_settled_by_its_ack(
+    make_context: Any,
+    hub_factory: Any,
+) -> None:
+    first = await make_context()
+    hub = hub_factory(first.outbox)
+    hub.online = False  # the ACKNOWLEDGED goes out, but no Ack comes back
+    async with running(first, hub) as runner:
+        job = hub.new_job()
+        runner.on_assignment(job)
+        await until(lambda: first.outbox.in_flight() == 1)
+    second = await make_context()
+    hub.online = True
+    async with running(second, hub):
+        await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
+    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.RUNNING, S.DONE]
+    assert hub.updates[0].epoch == first.outbox.epoch  # the original message, re-sent
+
+
+@pytest.mark.asyncio
+async def test_reconcile_acknowledged_continues_with_running(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub) as runner:
+        job = hub.new_job(status=JobStatus.ACKNOWLEDGED, version=2)
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
+    assert hub.statuses_sent(job.job_id) == [S.RUNNING, S.DONE]
+
+
+@pytest.mark.asyncio
+async def test_reconcile_running_never_started_here_fails(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub) as runner:
+        job = hub.new_job(status=JobStatus.RUNNING, version=3)
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.NEEDS_REVIEW)
+    assert hub.updates[-1].detail == INCONSISTENT
+    assert laser(ctx).engrave_count == 0
+
+
+@pytest.mark.asyncio
+async def test_one_job_at_a_time_and_cancel_before_start(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context(laser_options={"seconds_per_char": 0.02})
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub) as runner:
+        first, second, third = hub.new_job("x" * 10), hub.new_job("y"), hub.new_job("z")
+        for job in (first, second, third):
+            runner.on_assignment(job)
+        await until(lambda: laser(ctx).engrave_count == 1)
+        runner.on_command(Command(kind="cancel_job", job_id=second.job_id))
+        await until(lambda: hub.status(third.job_id) is JobStatus.DONE)
+    assert hub.status(first.job_id) is JobStatus.DONE
+    assert hub.statuses_sent(second.job_id) == []
+    assert phase(ctx, second.job_id) is Phase.DROPPED
+    order = [u.job_id for u in hub.updates if u.status is S.ACKNOWLEDGED]
+    assert order == [first.job_id, third.job_id]
+
+
+@pytest.mark.asyncio
+async def test_stop_lets_the_engraving_finish(make_context: Any, hub_factory: Any) -> None:
+    ctx = await make_context(laser_options={"seconds_per_char": 0.02})
+    hub = hub_factory(ctx.outbox)
+    runner = JobRunner(ctx)
+    tasks = [asyncio.create_task(runner.run()), asyncio.create_task(hub.serve())]
+    job = hub.new_job("0123456789")
+    runner.on_assignment(job)
+    await until(lambda: laser(ctx).engrave_count == 1)
+    await runner.stop()
+    await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert phase(ctx, job.job_id) is Phase.FINISHED
+    assert hub.statuses_sent(job.job_id)[-1] is S.DONE
