@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -72,4 +73,8 @@ def run_hub(settings: HubSettings) -> None:
         log_level=logging.getLogger().getEffectiveLevel(),
         lifespan="on",
     )
+    # uvicorn re-raises the signal that stopped it once shutdown is complete; let that land on
+    # a handler that does nothing, so a graceful stop exits 0 (systemd, the demo, tests).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     asyncio.run(uvicorn.Server(config).serve())

@@ -7,6 +7,7 @@ simulated devices) as subprocesses. The ways things break are real too: SIGKILL,
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import Counter
 from typing import Any
@@ -155,3 +156,22 @@ def test_malformed_payloads_are_rejected_counted_and_kept(floor: Floor) -> None:
     floor.start_agent("st-01")
     floor.wait_online("st-01")
     assert floor.wait_status(floor.post_order("o-after"), "done")["status"] == "done"
+
+
+def test_hub_sigterm_leaves_a_retained_offline_state(floor: Floor) -> None:
+    hub = floor.start_hub()
+    hub.stop(timeout=15)
+    assert hub.returncode == 0, hub.tail(20)
+
+    states: list[bytes] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, message: states.append(message.payload)
+    client.connect(floor.broker.host, floor.broker.port)
+    client.subscribe("bf/v1/hub/state", qos=1)
+    client.loop_start()
+    try:
+        wait_until(lambda: states, timeout=5, what="the retained hub state")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert json.loads(states[0])["online"] is False
