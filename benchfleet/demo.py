@@ -27,15 +27,24 @@ from rich.console import Console
 from rich.panel import Panel
 
 from benchfleet.broker import BrokerError, PrivateBroker, free_port, mosquitto_binary
-from benchfleet.demo_http import HttpError, http_json, job_ids_of, job_status, online_count
+from benchfleet.demo_http import HttpError, http_json
 from benchfleet.processes import ManagedProcess, Supervisor
+from protocol.models import JobStatus
 
 READY_MARKER = "benchfleet demo ready:"
 JOB_MARKER = "benchfleet demo example job:"
 HEALTH_TIMEOUT = 60.0
 JOB_FOLLOW_SECONDS = 30.0
 STATIONS_WAIT_SECONDS = 30.0
-TERMINAL_STATUSES = frozenset({"done", "failed", "cancelled", "canceled", "rejected", "aborted"})
+TERMINAL_STATUSES = frozenset(
+    {
+        JobStatus.DONE,
+        JobStatus.FAILED,
+        JobStatus.NEEDS_REVIEW,
+        JobStatus.CANCELLED,
+        JobStatus.BLOCKED,
+    }
+)
 CURL_ORDER = (
     '{"external_id":"demo-1","piece":{"sku":"RING-14K-6","serial":"SN-0001"},'
     '"engraving":{"text":"Anna & Ben 2026"}}'
@@ -197,7 +206,7 @@ def _wait_stations(console: Console, sup: Supervisor, base: str, expected: int) 
     while time.monotonic() < deadline:
         _report_exits(console, sup, None)
         try:
-            online = online_count(http_json("GET", f"{base}/stations"))
+            online = sum(1 for station in http_json("GET", f"{base}/stations") if station["online"])
         except HttpError:
             online = None
         if online is not None and online >= expected:
@@ -211,34 +220,37 @@ def _follow_example_order(console: Console, sup: Supervisor, base: str) -> None:
     order = json.loads(CURL_ORDER)
     order["external_id"] = f"demo-auto-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     try:
-        ids = job_ids_of(http_json("POST", f"{base}/orders", order, timeout=5.0))
+        job_id = str(http_json("POST", f"{base}/orders", order, timeout=5.0)["job_id"])
     except HttpError as err:
         console.print(f"[yellow]the example order was not accepted: {err}[/yellow]")
         return
-    if not ids:
-        console.print(f"example order accepted; its jobs are listed at {base}/jobs")
-        return
-    print(f"{JOB_MARKER} {ids[0]}", flush=True)
-    _follow_job(console, sup, base, ids[0])
+    print(f"{JOB_MARKER} {job_id}", flush=True)
+    _follow_job(console, sup, base, job_id)
 
 
 def _follow_job(console: Console, sup: Supervisor, base: str, job_id: str) -> None:
+    """Print every transition of the job's history as it happens, until it ends."""
+    console.print(f"following job {job_id} ({base}/jobs/{job_id}):")
     start = time.monotonic()
-    last: str | None = None
+    shown = 0
     while time.monotonic() - start < JOB_FOLLOW_SECONDS:
         _report_exits(console, sup, None)
         try:
-            status, station = job_status(http_json("GET", f"{base}/jobs/{job_id}"))
+            job = http_json("GET", f"{base}/jobs/{job_id}")
         except HttpError:
-            status, station = None, None
-        if status is not None and status != last:
-            where = f" on {station}" if station else ""
-            console.print(f"  job {job_id}: [bold]{status}[/bold]{where}")
-            last = status
-        if status in TERMINAL_STATUSES:
+            time.sleep(0.5)
+            continue
+        for step in job["history"][shown:]:
+            reason = f" ({step['reason']})" if step.get("reason") else ""
+            console.print(
+                f"  v{step['version']} {step['from_status']} -> [bold]{step['to_status']}[/bold]"
+                f" by {step['actor']}{reason}"
+            )
+        shown = len(job["history"])
+        if job["status"] in TERMINAL_STATUSES:
             return
-        time.sleep(0.5)
-    console.print(f"[yellow]job {job_id} is still {last} after {JOB_FOLLOW_SECONDS:.0f} s[/yellow]")
+        time.sleep(0.3)
+    console.print(f"[yellow]job {job_id} is not finished after {JOB_FOLLOW_SECONDS:.0f} s[/yellow]")
 
 
 def _report_exits(console: Console, sup: Supervisor, broker: PrivateBroker | None) -> None:
