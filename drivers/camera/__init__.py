@@ -1,1 +1,5 @@
 """Cameras: :class:`drivers.camera.base.Camera` and its backends."""
+
+BACKENDS: dict[str, str] = {
+    "sim": "drivers.camera.sim:SimCamera",
+}

@@ -18,7 +18,7 @@ from drivers.errors import (
 )
 from drivers.laser.base import Laser
 from drivers.laser.sim import SimLaser
-from drivers.registry import BACKENDS, backend_class, open_device
+from drivers.registry import backend_class, backends, open_device
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,7 @@ async def test_registry_opens_the_simulators() -> None:
     camera = await open_device("camera", "sim", "camera-1", None, {})
     assert isinstance(laser, Laser)
     assert isinstance(camera, Camera)
-    assert all(backend_class(*key) for key in BACKENDS)
+    assert all(backend_class(*key) for key in backends())
 
 
 def test_registry_names_what_exists() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import time
 from collections import Counter
 from typing import Any
@@ -16,6 +18,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from support.floor import TERMINAL, Floor, wait_until
+
+from protocol import encode, topics
+from protocol.models import Death
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -175,3 +180,30 @@ def test_hub_sigterm_leaves_a_retained_offline_state(floor: Floor) -> None:
         client.loop_stop()
         client.disconnect()
     assert json.loads(states[0])["online"] is False
+
+
+def test_frozen_station_is_dropped_by_keepalive_and_a_stale_will_is_ignored(floor: Floor) -> None:
+    floor.start_hub()
+    agent = floor.start_agent("st-01")
+    floor.wait_online("st-01")
+    assert agent.pid is not None
+
+    os.kill(agent.pid, signal.SIGSTOP)  # alive but silent: only keep-alive can tell
+    try:
+        took = floor.wait_online("st-01", online=False, timeout=20)
+        print(f"frozen st-01 marked offline {took:.2f}s after SIGSTOP (keepalive 3 s)")
+    finally:
+        os.kill(agent.pid, signal.SIGCONT)
+    floor.wait_online("st-01", online=True)
+
+    # The Will of a connection that is already gone arrives late: the live station stays online.
+    station = floor.stations()["st-01"]
+    stale = Death(station_id="st-01", bd_seq=station["bd_seq"] - 1, epoch=station["epoch"])
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(floor.broker.host, floor.broker.port)
+    client.loop_start()
+    client.publish(topics.up("st-01", topics.Up.DEATH), encode(stale), qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+    time.sleep(1.5)
+    assert floor.stations()["st-01"]["online"] is True
