@@ -86,12 +86,12 @@ class SerialLine:
         except (OSError, serial.SerialException, ConnectionError) as err:
             raise DeviceUnavailableError(f"serial port {self.url} failed: {err}") from err
 
-    async def readline(self, timeout: float) -> bytes:
-        """The next line without its CR/LF; raises when none arrives in ``timeout`` seconds."""
+    async def readline(self, within: float) -> bytes:
+        """The next line without its CR/LF; raises when none arrives ``within`` seconds."""
         try:
-            raw = await asyncio.wait_for(self._reader.readuntil(b"\n"), timeout)
+            raw = await asyncio.wait_for(self._reader.readuntil(b"\n"), within)
         except TimeoutError as err:
-            raise DeviceTimeoutError(f"no reply on {self.url} within {timeout:.2f} s") from err
+            raise DeviceTimeoutError(f"no reply on {self.url} within {within:.2f} s") from err
         except asyncio.IncompleteReadError as err:
             raise DeviceUnavailableError(f"serial port {self.url} closed (unplugged?)") from err
         except asyncio.LimitOverrunError as err:
@@ -102,10 +102,10 @@ class SerialLine:
             raise DeviceUnavailableError(f"serial port {self.url} failed: {err}") from err
         return raw.rstrip(b"\r\n")
 
-    async def read_available(self, timeout: float) -> bytes:
-        """Whatever bytes arrive within ``timeout`` (empty when none); for handshakes."""
+    async def read_available(self, within: float) -> bytes:
+        """Whatever bytes arrive ``within`` seconds (empty when none); for handshakes."""
         try:
-            return await asyncio.wait_for(self._reader.read(MAX_LINE_BYTES), timeout)
+            return await asyncio.wait_for(self._reader.read(MAX_LINE_BYTES), within)
         except TimeoutError:
             return b""
         except (OSError, serial.SerialException) as err:
