@@ -1,46 +1,126 @@
-"""The station's devices, opened from config through the drivers registry."""
+"""The station's devices: opened from config, supervised, handed out as typed handles.
+
+A device that cannot be opened, or that disappears (USB cable pulled), does not stop the agent:
+it is marked unavailable, the hub hears about it (an Event), and :class:`DeviceSupervisor`
+reopens it with jittered exponential backoff. Reopening runs the driver's handshake again, so a
+different device on the same port is refused by the driver, not trusted. Jobs ask for a device
+with :meth:`DeviceManager.get` and get one only while it is ready.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import random
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
 
 from agent.config import DeviceConfig
+from agent.context import AgentContext
+from agent.events import emit_event
 from drivers.base import Device
 from drivers.camera.base import Camera
+from drivers.errors import DeviceError
 from drivers.laser.base import Laser
-from drivers.registry import open_device
-from protocol.models import DeviceInfo
+from drivers.registry import backend_class
+from protocol.models import DeviceInfo, Severity
 
 log = logging.getLogger(__name__)
+D = TypeVar("D", bound=Device)
+
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 30.0
+SUPERVISE_EVERY_S = 0.25
+
+
+class DeviceState(StrEnum):
+    """Whether a device can be used right now."""
+
+    READY = "ready"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass
+class ManagedDevice:
+    """One configured device with its state and reconnect schedule."""
+
+    config: DeviceConfig
+    device: Device
+    state: DeviceState = DeviceState.UNAVAILABLE
+    last_error: str = ""
+    attempts: int = 0
+    next_try_at: float = field(default_factory=time.monotonic)
+
+    def schedule_retry(self) -> None:
+        delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**self.attempts))
+        self.attempts += 1
+        self.next_try_at = time.monotonic() + delay
 
 
 class DeviceManager:
-    """Owns the open devices; gives the job runner typed handles to them."""
+    """Owns the devices; see the module docstring."""
 
-    def __init__(self, devices: list[Device]) -> None:
-        self.devices = devices
+    def __init__(self, managed: list[ManagedDevice]) -> None:
+        self.managed = managed
 
     @classmethod
     async def open(cls, configs: list[DeviceConfig]) -> DeviceManager:
-        """Open every configured device (a device that fails to open stops the agent)."""
-        devices: list[Device] = []
-        for config in configs:
-            device = await open_device(
-                config.family, config.backend, config.name, config.url, config.options
-            )
-            log.info("device %s: %s/%s open", config.name, config.family, config.backend)
-            devices.append(device)
-        return cls(devices)
+        """Create every configured device and try to open each once."""
+        manager = cls([ManagedDevice(c, _construct(c)) for c in configs])
+        for entry in manager.managed:
+            await manager.try_open(entry)
+        return manager
+
+    @property
+    def devices(self) -> list[Device]:
+        return [entry.device for entry in self.managed]
+
+    def get(self, family: type[D]) -> D | None:
+        """The first ready device of ``family`` (e.g. ``Laser``), or None."""
+        for entry in self.managed:
+            if entry.state is DeviceState.READY and isinstance(entry.device, family):
+                return entry.device
+        return None
 
     @property
     def laser(self) -> Laser | None:
-        """The station's laser (the first one configured)."""
-        return next((d for d in self.devices if isinstance(d, Laser)), None)
+        return self.get(Laser)
 
     @property
     def camera(self) -> Camera | None:
-        """The station's camera (the first one configured)."""
-        return next((d for d in self.devices if isinstance(d, Camera)), None)
+        return self.get(Camera)
+
+    def entry_of(self, device: Device) -> ManagedDevice:
+        return next(entry for entry in self.managed if entry.device is device)
+
+    def mark_unavailable(self, device: Device, error: DeviceError) -> None:
+        """A job found ``device`` gone: take it out of service until it reopens."""
+        entry = self.entry_of(device)
+        if entry.state is DeviceState.READY:
+            entry.state, entry.last_error, entry.attempts = DeviceState.UNAVAILABLE, str(error), 0
+            entry.next_try_at = time.monotonic()
+            log.warning("device %s: unavailable: %s", entry.config.name, error)
+
+    async def try_open(self, entry: ManagedDevice) -> bool:
+        """(Re)open one device; on failure schedule the next try. True when it is ready."""
+        try:
+            await entry.device.close()
+            await entry.device.open()
+        except (DeviceError, OSError) as err:
+            entry.state, entry.last_error = DeviceState.UNAVAILABLE, str(err)
+            entry.schedule_retry()
+            log.warning(
+                "device %s: cannot open (try %d): %s", entry.config.name, entry.attempts, err
+            )
+            return False
+        entry.state, entry.last_error, entry.attempts = DeviceState.READY, "", 0
+        log.info(
+            "device %s: %s/%s ready", entry.config.name, entry.config.family, entry.config.backend
+        )
+        return True
 
     def infos(self) -> list[DeviceInfo]:
         """The devices as the birth message announces them."""
@@ -52,4 +132,57 @@ class DeviceManager:
     async def close(self) -> None:
         """Close every device, the last opened first."""
         for device in reversed(self.devices):
-            await device.close()
+            try:
+                await device.close()
+            except (DeviceError, OSError) as err:
+                log.warning("device %s: close failed: %s", device.name, err)
+
+
+def _construct(config: DeviceConfig) -> Device:
+    cls = backend_class(config.family, config.backend)
+    return cls(config.name, config.url, config.options)
+
+
+class DeviceSupervisor:
+    """Component: reopens unavailable devices with backoff and tells the hub what changed."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self._ctx = ctx
+        self._stopping = asyncio.Event()
+        self._reported: dict[str, DeviceState] = {}
+
+    async def run(self) -> None:
+        self._report_changes()
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            for entry in self._ctx.devices.managed:
+                if entry.state is DeviceState.UNAVAILABLE and entry.next_try_at <= now:
+                    await self._ctx.devices.try_open(entry)
+            self._report_changes()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), SUPERVISE_EVERY_S)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    def _report_changes(self) -> None:
+        for entry in self._ctx.devices.managed:
+            name = entry.config.name
+            if self._reported.get(name, DeviceState.READY) is entry.state:
+                self._reported[name] = entry.state
+                continue
+            self._reported[name] = entry.state
+            ready = entry.state is DeviceState.READY
+            emit_event(
+                self._ctx.outbox,
+                station_id=self._ctx.config.station_id,
+                kind="device_ready" if ready else "device_unavailable",
+                severity=Severity.INFO if ready else Severity.MAJOR,
+                message="reconnected" if ready else entry.last_error,
+                device=name,
+            )
+
+
+def create(ctx: AgentContext) -> DeviceSupervisor:
+    """Component factory."""
+    return DeviceSupervisor(ctx)

@@ -1,7 +1,8 @@
 """The agent's composition root: one asyncio loop, components in a TaskGroup, clean stop.
 
 SIGTERM/SIGINT stop the components in order: the job runner first (a device step in progress
-finishes), then telemetry, then the link (it publishes the station's Death and disconnects).
+finishes), then telemetry, the device supervisor, and last the link (it publishes the station's
+Death and disconnects).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import logging
 import signal
 
+from agent import devices as device_supervisor
 from agent import jobs, link, telemetry
 from agent.config import StationConfig
 from agent.context import AgentContext, Component
@@ -46,6 +48,7 @@ async def _run_components(ctx: AgentContext, stop: asyncio.Event) -> None:
     components: dict[str, Component] = {
         "jobs": runner,
         "telemetry": telemetry.create(ctx),
+        "devices": device_supervisor.create(ctx),
         "link": link.create(ctx, runner),
     }
     log.info(
@@ -60,7 +63,7 @@ async def _run_components(ctx: AgentContext, stop: asyncio.Event) -> None:
             tg.create_task(component.run(), name=f"agent[{ctx.config.station_id}].{name}")
         await stop.wait()
         log.info("agent %s: stopping", ctx.config.station_id)
-        for component in components.values():  # jobs, telemetry, link: in this order
+        for component in components.values():  # jobs, telemetry, devices, link: in order
             await component.stop()
 
 

@@ -1,0 +1,36 @@
+"""Station events through the outbox: one helper so every component reports the same way."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from agent.outbox import Outbox
+from protocol import topics
+from protocol.models import Event, Severity
+
+
+def emit_event(
+    outbox: Outbox,
+    *,
+    station_id: str,
+    kind: str,
+    severity: Severity,
+    message: str,
+    job_id: UUID | None = None,
+    device: str | None = None,
+) -> None:
+    """Queue an :class:`Event` for the hub (durable; delivered like every outbox message)."""
+
+    def build(epoch: int, seq: int) -> Event:
+        return Event(
+            station_id=station_id,
+            epoch=epoch,
+            seq=seq,
+            kind=kind,
+            severity=severity,
+            message=message[:1024],
+            job_id=job_id,
+            device=device,
+        )
+
+    outbox.enqueue(topics.Up.EVENT, build)
