@@ -2,4 +2,5 @@
 
 BACKENDS: dict[str, str] = {
     "sim": "drivers.camera.sim:SimCamera",
+    "opencv": "drivers.camera.opencv:OpenCvCamera",
 }

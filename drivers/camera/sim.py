@@ -1,7 +1,13 @@
-"""A stand-in camera for the skeleton: a small valid PNG, made with the standard library.
+"""The simulated camera (backend ``"sim"``).
 
-The simulator that photographs what the simulated laser rendered comes with the drivers issue.
-Options: ``width``, ``height`` (default 64 x 48).
+With no scene options it is the skeleton's stand-in: a small grey gradient PNG made with the
+standard library, different every frame (options ``width``, ``height``; default 64 x 48).
+
+With any scene option it photographs the bench (:mod:`drivers.camera.scene`): the laser
+simulator's rendering at ``scene_path`` when that file exists (re-read every shot, so a new
+engraving shows up), else a plain metal plate; under ``light``, ``light_jitter``, ``glare``,
+``blur``, ``perspective`` and ``noise``, deterministic by ``seed``; ``width`` x ``height``
+defaults to 640 x 480 in this mode. The focus gate options of :class:`Camera` apply as usual.
 """
 
 from __future__ import annotations
@@ -9,9 +15,14 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from drivers.camera.base import PNG_MAGIC, Camera
+
+SCENE_OPTIONS = frozenset(
+    {"scene_path", "light", "light_jitter", "glare", "blur", "perspective", "noise", "seed"}
+)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -34,14 +45,18 @@ def grey_png(width: int, height: int, shade: int = 0) -> bytes:
 
 
 class SimCamera(Camera):
-    """Simulated camera; each capture differs (a frame counter shades the image)."""
+    """Simulated camera; each capture differs (a frame counter shades or reseeds the image)."""
 
     backend: ClassVar[str] = "sim"
 
     def __init__(self, name: str, url: str | None, options: Mapping[str, Any]) -> None:
         super().__init__(name, url, options)
-        self.width = int(self.options.get("width", 64))
-        self.height = int(self.options.get("height", 48))
+        self.photographs_scene = bool(SCENE_OPTIONS & self.options.keys())
+        default_size = (640, 480) if self.photographs_scene else (64, 48)
+        self.width = int(self.options.get("width", default_size[0]))
+        self.height = int(self.options.get("height", default_size[1]))
+        scene_path = self.options.get("scene_path")
+        self.scene_path = Path(scene_path) if scene_path else None
         self.frames = 0
 
     @property
@@ -50,4 +65,27 @@ class SimCamera(Camera):
 
     async def _capture(self) -> bytes:
         self.frames += 1
-        return grey_png(self.width, self.height, shade=self.frames)
+        if not self.photographs_scene:
+            return grey_png(self.width, self.height, shade=self.frames)
+        return self._photograph()
+
+    def _photograph(self) -> bytes:
+        import cv2  # the skeleton's mode must not need OpenCV
+
+        from drivers.camera.scene import ShotConditions, load_scene, photograph
+
+        shot = ShotConditions(
+            width=self.width,
+            height=self.height,
+            seed=int(self.options.get("seed", 0)),
+            **{
+                key: float(self.options[key])
+                for key in ("light", "light_jitter", "glare", "blur", "perspective", "noise")
+                if key in self.options
+            },
+        )
+        frame = photograph(load_scene(self.scene_path), shot, self.frames)
+        ok, encoded = cv2.imencode(".png", frame)
+        if not ok:
+            raise RuntimeError("PNG encoding failed")
+        return encoded.tobytes()
