@@ -1,57 +1,103 @@
-"""A stand-in laser for the skeleton: no wire protocol, just timing, a hash and faults.
+"""The ``sim`` laser: the real GRBL driver talking to a GRBL simulator it starts on a pty.
 
-The protocol-faithful GRBL simulator over a pseudo-terminal comes with the drivers issue; this
-one lets the agent run the whole job loop without hardware today.
+Nothing is faked above the wire: identify, ``$C`` preflight, character counting and fault
+handling all run the production code. The simulator's motion is sped up so that a job takes
+about ``seconds_per_char`` per character of text.
 
-Options: ``seconds_per_char`` (default 0.05), ``fault`` (``"disconnect_mid_job"``: raise
-:class:`DeviceUnavailableError` halfway through).
+Options (besides :class:`~drivers.laser.grbl.driver.GrblLaser`'s): ``seconds_per_char``
+(default 0.05), ``fault`` (``"disconnect_mid_job"``: the cable is pulled halfway through every
+job and plugged back 50 ms later; ``"alarm_mid_job"``: hard-limit alarm halfway), ``render_path``
+(where the burned piece is saved as PNG), ``metal`` (``gold``, ``silver``, ...). The ``url`` is
+ignored: the simulator's pty is used.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
+import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
-from drivers.errors import DeviceUnavailableError
-from drivers.laser.base import Laser
+from drivers.laser.base import EngraveReport, LaserJob, Program
+from drivers.laser.grbl.driver import GrblLaser
+from drivers.laser.grbl.sim import Faults, GrblSimulator
+from drivers.laser.grbl.sim_machine import GcodeError, Machine
 
-FAULTS = ("disconnect_mid_job",)
-
-
-def toolpath(text: str) -> str:
-    """A trivial deterministic "G-code": one move per character (real fonts come later)."""
-    lines = ["G21", "G90", "M4 S0"]
-    for index, char in enumerate(text):
-        lines.append(f"G1 X{index * 2:.3f} Y0 S{ord(char)} ; glyph {index}")
-    lines += ["M5", "G0 X0 Y0"]
-    return "\n".join(lines) + "\n"
+FAULTS = ("disconnect_mid_job", "alarm_mid_job")
+REPLUG_AFTER_S = 0.05
 
 
-class SimLaser(Laser):
-    """Simulated laser; ``engrave_count`` counts engravings that touched the (virtual) piece."""
+class SimLaser(GrblLaser):
+    """GRBL driver + in-process simulator; ``engrave_count`` counts jobs that reached the laser."""
 
     backend: ClassVar[str] = "sim"
 
     def __init__(self, name: str, url: str | None, options: Mapping[str, Any]) -> None:
-        super().__init__(name, url, options)
+        super().__init__(name, None, options)
         self.seconds_per_char = float(self.options.get("seconds_per_char", 0.05))
         self.fault: str | None = self.options.get("fault")
         if self.fault is not None and self.fault not in FAULTS:
             raise ValueError(f"unknown fault {self.fault!r}; known: {', '.join(FAULTS)}")
+        render_path = self.options.get("render_path")
+        self.simulator = GrblSimulator(
+            speedup=math.inf,
+            render_path=Path(render_path) if render_path else None,
+            template=str(self.options.get("template", "ring_band")),
+            metal=str(self.options.get("metal", "gold")),
+        )
+        self.simulator.tick_s = 0.005  # no wire model here: a coarser tick spares the CPU
         self.engrave_count = 0
+        self._chars = 0
 
     @property
     def model(self) -> str:
-        return "sim-laser"
+        return f"sim-{super().model}".rstrip()
 
-    async def _engrave(self, text: str) -> str:
+    async def open(self) -> None:
+        if not self.simulator.plugged:
+            self.url = self.simulator.start()
+        await super().open()
+
+    async def close(self) -> None:
+        await super().close()
+        self.simulator.stop()
+
+    async def engrave(
+        self, text: str, *, template: str | None = None, font: str | None = None
+    ) -> EngraveReport:
+        self._chars = len(text)
+        if self.link is not None:
+            return await super().engrave(text, template=template, font=font)
+        # Used without open(): a self-contained run that leaves no simulator thread behind.
+        try:
+            return await super().engrave(text, template=template, font=font)
+        finally:
+            await self.close()
+
+    async def _run(self, job: LaserJob) -> None:
         self.engrave_count += 1
-        gcode = toolpath(text)
-        half = len(text) // 2
-        for index in range(len(text)):
-            if self.fault == "disconnect_mid_job" and index == half:
-                raise DeviceUnavailableError(f"laser {self.name!r} disconnected mid-job")
-            await asyncio.sleep(self.seconds_per_char)
-        return hashlib.sha256(gcode.encode()).hexdigest()
+        target_s = self.seconds_per_char * self._chars
+        motion_s = motion_seconds(job.program, self.simulator.settings)
+        self.simulator.speedup = motion_s / target_s if target_s > 0 else math.inf
+        self.simulator.new_piece(self._faults(len(job.program.lines)))
+        await super()._run(job)
+
+    def _faults(self, lines: int) -> Faults:
+        half = max(lines // 2, 1)
+        if self.fault == "disconnect_mid_job":
+            return Faults(disconnect_after_line=half, replug_after_s=REPLUG_AFTER_S)
+        if self.fault == "alarm_mid_job":
+            return Faults(alarm_after_line=half)
+        return Faults()
+
+
+def motion_seconds(program: Program, settings: dict[int, float]) -> float:
+    """How long the simulator's machine takes for ``program`` at speedup 1."""
+    machine, total = Machine(dict(settings)), 0.0
+    for line in program.lines:
+        try:
+            block = machine.plan(machine.parse(line))
+        except GcodeError:
+            continue
+        total += block.seconds if block else 0.0
+    return total

@@ -16,7 +16,7 @@ from drivers.errors import (
     DeviceTimeoutError,
     DeviceUnavailableError,
 )
-from drivers.laser.base import Laser
+from drivers.laser.base import Laser, LaserJob
 from drivers.laser.sim import SimLaser
 from drivers.registry import backend_class, backends, open_device
 
@@ -76,7 +76,7 @@ def test_sim_laser_refuses_unknown_fault() -> None:
 class BrokenLaser(Laser):
     backend = "broken"
 
-    async def _engrave(self, text: str) -> str:
+    async def _run(self, job: LaserJob) -> None:
         raise RuntimeError("backend bug")
 
 

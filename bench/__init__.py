@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.<name>``; each prints a JSON summary as its last line."""

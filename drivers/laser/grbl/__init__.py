@@ -1,0 +1,1 @@
+"""GRBL 1.1 laser backend: protocol parsers, the streaming link, the driver and a simulator."""
