@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -65,6 +66,7 @@ class DeviceManager:
 
     def __init__(self, managed: list[ManagedDevice]) -> None:
         self.managed = managed
+        self.on_change: Callable[[ManagedDevice], None] | None = None
 
     @classmethod
     async def open(cls, configs: list[DeviceConfig]) -> DeviceManager:
@@ -100,8 +102,8 @@ class DeviceManager:
         """A job found ``device`` gone: take it out of service until it reopens."""
         entry = self.entry_of(device)
         if entry.state is DeviceState.READY:
-            entry.state, entry.last_error, entry.attempts = DeviceState.UNAVAILABLE, str(error), 0
-            entry.next_try_at = time.monotonic()
+            entry.attempts, entry.next_try_at = 0, time.monotonic()
+            self._set_state(entry, DeviceState.UNAVAILABLE, str(error))
             log.warning("device %s: unavailable: %s", entry.config.name, error)
 
     async def try_open(self, entry: ManagedDevice) -> bool:
@@ -110,17 +112,24 @@ class DeviceManager:
             await entry.device.close()
             await entry.device.open()
         except (DeviceError, OSError) as err:
-            entry.state, entry.last_error = DeviceState.UNAVAILABLE, str(err)
+            self._set_state(entry, DeviceState.UNAVAILABLE, str(err))
             entry.schedule_retry()
             log.warning(
                 "device %s: cannot open (try %d): %s", entry.config.name, entry.attempts, err
             )
             return False
-        entry.state, entry.last_error, entry.attempts = DeviceState.READY, "", 0
+        entry.attempts = 0
+        self._set_state(entry, DeviceState.READY, "")
         log.info(
             "device %s: %s/%s ready", entry.config.name, entry.config.family, entry.config.backend
         )
         return True
+
+    def _set_state(self, entry: ManagedDevice, state: DeviceState, error: str) -> None:
+        changed = entry.state is not state
+        entry.state, entry.last_error = state, error
+        if changed and self.on_change is not None:
+            self.on_change(entry)
 
     def infos(self) -> list[DeviceInfo]:
         """The devices as the birth message announces them."""
@@ -149,38 +158,34 @@ class DeviceSupervisor:
     def __init__(self, ctx: AgentContext) -> None:
         self._ctx = ctx
         self._stopping = asyncio.Event()
-        self._reported: dict[str, DeviceState] = {}
 
     async def run(self) -> None:
-        self._report_changes()
+        manager = self._ctx.devices
+        manager.on_change = self._report
+        for entry in manager.managed:  # what went wrong before we were listening
+            if entry.state is DeviceState.UNAVAILABLE:
+                self._report(entry)
         while not self._stopping.is_set():
             now = time.monotonic()
-            for entry in self._ctx.devices.managed:
+            for entry in manager.managed:
                 if entry.state is DeviceState.UNAVAILABLE and entry.next_try_at <= now:
-                    await self._ctx.devices.try_open(entry)
-            self._report_changes()
+                    await manager.try_open(entry)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), SUPERVISE_EVERY_S)
 
     async def stop(self) -> None:
         self._stopping.set()
 
-    def _report_changes(self) -> None:
-        for entry in self._ctx.devices.managed:
-            name = entry.config.name
-            if self._reported.get(name, DeviceState.READY) is entry.state:
-                self._reported[name] = entry.state
-                continue
-            self._reported[name] = entry.state
-            ready = entry.state is DeviceState.READY
-            emit_event(
-                self._ctx.outbox,
-                station_id=self._ctx.config.station_id,
-                kind="device_ready" if ready else "device_unavailable",
-                severity=Severity.INFO if ready else Severity.MAJOR,
-                message="reconnected" if ready else entry.last_error,
-                device=name,
-            )
+    def _report(self, entry: ManagedDevice) -> None:
+        ready = entry.state is DeviceState.READY
+        emit_event(
+            self._ctx.outbox,
+            station_id=self._ctx.config.station_id,
+            kind="device_ready" if ready else "device_unavailable",
+            severity=Severity.INFO if ready else Severity.MAJOR,
+            message="reconnected" if ready else entry.last_error,
+            device=entry.config.name,
+        )
 
 
 def create(ctx: AgentContext) -> DeviceSupervisor:
