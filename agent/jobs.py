@@ -1,23 +1,33 @@
 """The job runner: one job at a time, gated by the hub, never re-running irreversible work.
 
-Each job walks ``assigned -> acknowledged -> running -> done``; every step is a
-:class:`JobUpdate` through the outbox whose Ack (from the hub) decides whether to go on. The
-RUNNING Ack is the start gate: only after it, and after ``phase='started'`` is committed, does
-a device touch the piece. Logs name jobs by id, never by their engraving text.
+Each job walks ``assigned -> acknowledged -> running -> done``; every move is a
+:class:`JobUpdate` through the outbox whose Ack (from the hub) decides whether to go on. Before
+the job's start gate (RUNNING) the runner checks it has an executor, the devices and (where
+needed) a sign-off for every step, and reports BLOCKED naming what is missing otherwise. Then
+it runs the steps in order (:mod:`agent.steps`); an irreversible step first asks the hub to
+record its start and commits ``phase='started'`` before a device touches the piece; each step
+ends with an update carrying its evidence. Logs name jobs by id, never by their texts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
 from collections.abc import Sequence
+from typing import Literal
 from uuid import UUID
 
 from agent.context import AgentContext
 from agent.jobstore import TERMINAL, JobStore, LocalJob, Phase
 from agent.outbox import MessageId
+from agent.steps import (
+    ExecutorTable,
+    SignoffProvider,
+    StepContext,
+    StepError,
+    default_executors,
+    signoff_provider,
+)
 from drivers.errors import DeviceError
 from protocol import topics
 from protocol.models import (
@@ -31,19 +41,33 @@ from protocol.models import (
     JobUpdate,
     Severity,
     StationJobStatus,
+    StepSpec,
 )
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "agent restarted during engraving; laser position unknown"
-INCONSISTENT = "hub says running but this station never started it; a human must look"
+INCONSISTENT = "hub says running but this station lost the job's progress; a human must look"
 
 
 class JobRunner:
-    """Runs the station's jobs; the link hands it assignments and commands."""
+    """Runs the station's jobs; the link hands it assignments and commands.
 
-    def __init__(self, ctx: AgentContext) -> None:
+    ``executors`` maps step kinds to what runs them (default: :func:`default_executors`);
+    ``signoff`` vouches for steps that need a technician (default: from the station config's
+    ``auto_signoff``, see :func:`agent.steps.signoff_provider`).
+    """
+
+    def __init__(
+        self,
+        ctx: AgentContext,
+        *,
+        executors: ExecutorTable | None = None,
+        signoff: SignoffProvider | None = None,
+    ) -> None:
         self._ctx = ctx
+        self._executors = executors if executors is not None else default_executors()
+        self._signoff = signoff if signoff is not None else signoff_provider(ctx.config)
         self._station = ctx.config.station_id
         self._store = JobStore(ctx.db)
         self._queue: asyncio.Queue[UUID] = asyncio.Queue()
@@ -96,6 +120,16 @@ class JobRunner:
             self._enqueue_job(job_id)
             return
         stale = version < job.version or (version == job.version and job.phase != Phase.WAITING)
+        taken_back = assignment.status is JobStatus.ASSIGNED and version >= job.version
+        if job.phase is Phase.DROPPED and taken_back:
+            # Unstarted work the hub took back (e.g. while the broker was away) and gave us
+            # again: a new assignment (the hub re-sends it until acknowledged, so also when it
+            # arrived while the old walk was still waiting). A job that started here is VOID
+            # instead, never run again.
+            log.info("job %s: assigned again (v%d)", job_id, version)
+            self._store.reassigned(assignment)
+            self._enqueue_job(job_id)
+            return
         if job.phase in TERMINAL or stale:
             log.debug("job %s: assignment v%d already handled", job_id, version)
             return
@@ -143,72 +177,96 @@ class JobRunner:
                 return
             job = next_job
         if job.hub_status is JobStatus.ACKNOWLEDGED:
-            if missing := self._missing_devices(job.assignment):
-                await self._finish(job, StationJobStatus.BLOCKED, f"no {missing} on this station")
+            if blocker := self._preflight(job.assignment):
+                await self._finish(job, StationJobStatus.BLOCKED, blocker)
                 return
             running = await self._update(job, StationJobStatus.RUNNING)
             if running is not None:
                 await self._work(running)
         elif job.hub_status is JobStatus.RUNNING:
-            log.error("job %s: running at the hub but never started here", job.job_id)
+            log.error("job %s: running at the hub but not in progress here", job.job_id)
             await self._finish(job, StationJobStatus.FAILED, INCONSISTENT)
             self._event("job_inconsistent", Severity.MAJOR, job.job_id, INCONSISTENT)
         else:
             log.info("job %s: hub status %s, nothing to do here", job.job_id, job.hub_status)
             self._store.drop(job.job_id)
 
-    def _missing_devices(self, assignment: JobAssignment) -> str | None:
-        devices = self._ctx.devices
-        if assignment.engraving is not None and devices.laser is None:
-            return "laser"
-        return "camera" if devices.camera is None else None
+    def _preflight(self, assignment: JobAssignment) -> str | None:
+        """What keeps this station from doing every step, or None (checked before the gate)."""
+        for step in assignment.steps:
+            executor = self._executors.get(step.kind)
+            if executor is None:
+                return f"no executor for {step.kind} steps on this station (step {step.name})"
+            if missing := executor.missing(step, self._ctx.devices):
+                return f"no {missing} on this station (step {step.name})"
+            if step.signoff_required and self._signoff is None:
+                return f"step {step.name} needs a technician sign-off; this station has none"
+            if refusal := executor.refusal(step, self._context(assignment)):
+                return refusal
+        return None
+
+    def _context(self, assignment: JobAssignment) -> StepContext:
+        return StepContext(
+            job_id=assignment.job_id,
+            assignment=assignment,
+            devices=self._ctx.devices,
+            proofs_dir=self._ctx.config.data_dir / "proofs",
+        )
 
     async def _work(self, job: LocalJob) -> None:
-        """The irreversible part: the hub has recorded the start; do it exactly once."""
-        self._store.set_phase(job.job_id, Phase.STARTED)  # write-ahead, before any device
+        """The steps, in order; the hub recorded the job's start."""
         self._devices_idle.clear()
         try:
-            evidence = await self._run_devices(job)
-        except DeviceError as err:
+            current: LocalJob | None = job
+            for step in job.assignment.steps:
+                assert current is not None
+                current = await self._run_step(current, step)
+                if current is None:
+                    return  # the hub refused a step update: the job was dropped here
+            job = current or job
+        except (DeviceError, StepError) as err:
             detail = f"{type(err).__name__}: {err}"
-            log.exception("job %s: device failed: %s", job.job_id, detail)
-            self._event("device_failed", Severity.MAJOR, job.job_id, detail)
-            await self._finish(job, StationJobStatus.FAILED, detail)
+            log.exception("job %s: step failed: %s", job.job_id, detail)
+            kind = "device_failed" if isinstance(err, DeviceError) else "step_failed"
+            self._event(kind, Severity.MAJOR, job.job_id, detail)
+            await self._finish(self._store.get(job.job_id) or job, StationJobStatus.FAILED, detail)
             return
         finally:
             self._devices_idle.set()
-        await self._finish(job, StationJobStatus.DONE, evidence=evidence)
+        await self._finish(job, StationJobStatus.DONE)
 
-    async def _run_devices(self, job: LocalJob) -> list[Evidence]:
-        laser, camera = self._ctx.devices.laser, self._ctx.devices.camera
-        assert camera is not None  # checked before the start gate
-        evidence = []
-        if job.assignment.engraving is not None:
-            assert laser is not None
-            report = await laser.engrave(job.assignment.engraving.text)
-            evidence.append(Evidence(step="engrave", kind="gcode", sha256=report.gcode_sha256))
-        image = await camera.capture()
-        evidence.append(Evidence(step="photograph", kind="photo", sha256=self._keep_proof(image)))
-        return evidence
-
-    def _keep_proof(self, image: bytes) -> str:
-        """Store the photo content-addressed under data_dir/proofs; return its SHA-256."""
-        digest = hashlib.sha256(image).hexdigest()
-        proofs = self._ctx.config.data_dir / "proofs"
-        proofs.mkdir(parents=True, exist_ok=True)
-        partial = proofs / f"{digest}.png.part"
-        with partial.open("wb") as file:
-            file.write(image)
-            file.flush()
-            os.fsync(file.fileno())
-        partial.replace(proofs / f"{digest}.png")
-        return digest
+    async def _run_step(self, job: LocalJob, step: StepSpec) -> LocalJob | None:
+        """One step: its start gate if irreversible, the executor, the sign-off, the report."""
+        if step.irreversible:
+            gated = await self._update(job, StationJobStatus.RUNNING, step=step, phase="start")
+            if gated is None:
+                return None
+            job = gated
+            self._store.set_phase(job.job_id, Phase.STARTED)  # write-ahead, before any device
+        evidence = await self._executors[step.kind].execute(step, self._context(job.assignment))
+        if step.signoff_required:
+            assert self._signoff is not None  # checked before the start gate
+            evidence.append(await self._signoff.signoff(step, job.job_id))
+        return await self._update(
+            job, StationJobStatus.RUNNING, step=step, phase="done", evidence=evidence
+        )
 
     # ---- updates and their answers ------------------------------------------------------------
 
-    async def _update(self, job: LocalJob, status: StationJobStatus) -> LocalJob | None:
+    async def _update(
+        self,
+        job: LocalJob,
+        status: StationJobStatus,
+        *,
+        step: StepSpec | None = None,
+        phase: Literal["start", "done"] | None = None,
+        evidence: Sequence[Evidence] = (),
+    ) -> LocalJob | None:
         """Send one transition and wait for the hub; the job as it is now, or None if dropped."""
-        message_id = self._enqueue_update(job, status, "", [], None)
+        progress = (step.name, phase) if step is not None and phase is not None else None
+        message_id = self._enqueue_update(
+            job, status, detail="", evidence=evidence, phase=None, progress=progress
+        )
         ack = await self._ctx.outbox.wait_for_ack(message_id)
         return self._apply(job, ack, JobStatus(status.value))
 
@@ -232,15 +290,19 @@ class JobRunner:
         detail: str,
         evidence: Sequence[Evidence] = (),
     ) -> MessageId:
-        return self._enqueue_update(job, status, detail, evidence, Phase.FINISHED)
+        return self._enqueue_update(
+            job, status, detail=detail, evidence=evidence, phase=Phase.FINISHED
+        )
 
     def _enqueue_update(
         self,
         job: LocalJob,
         status: StationJobStatus,
+        *,
         detail: str,
         evidence: Sequence[Evidence],
         phase: Phase | None,
+        progress: tuple[str, Literal["start", "done"]] | None = None,
     ) -> MessageId:
         def build(epoch: int, seq: int) -> JobUpdate:
             return JobUpdate(
@@ -250,6 +312,8 @@ class JobRunner:
                 job_id=job.job_id,
                 expected_version=job.version,
                 status=status,
+                step=progress[0] if progress else None,
+                step_phase=progress[1] if progress else None,
                 detail=detail,
                 evidence=list(evidence),
             )

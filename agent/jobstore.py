@@ -24,9 +24,10 @@ class Phase(StrEnum):
     STARTED = "started"  # a device may have touched the piece: never run it again
     FINISHED = "finished"  # the final update (done/failed) is in the outbox
     DROPPED = "dropped"  # rejected, cancelled or not ours any more: nothing to do
+    VOID = "void"  # dropped after it started here: never run again, whatever the hub sends
 
 
-TERMINAL = (Phase.FINISHED, Phase.DROPPED)
+TERMINAL = (Phase.FINISHED, Phase.DROPPED, Phase.VOID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ class JobStore:
     def unfinished(self) -> list[LocalJob]:
         """Jobs not finished or dropped, in order of arrival."""
         rows = self._db.execute(
-            "SELECT * FROM jobs WHERE phase NOT IN (?, ?) ORDER BY arrived_at", TERMINAL
+            "SELECT * FROM jobs WHERE phase NOT IN (?, ?, ?) ORDER BY arrived_at", TERMINAL
         )
         return [_to_job(row) for row in rows]
 
@@ -89,12 +90,36 @@ class JobStore:
             )
 
     def drop(self, job_id: UUID) -> None:
-        """Nothing more to do for this job (a finished job stays finished)."""
+        """Nothing more to do for this job (a finished job stays finished; a started one
+        becomes void, so no later assignment can ever run it again)."""
         with self._db:
             self._db.execute(
-                "UPDATE jobs SET phase = ?, pending_epoch = NULL, pending_seq = NULL "
-                "WHERE job_id = ? AND phase != ?",
-                (Phase.DROPPED.value, str(job_id), Phase.FINISHED.value),
+                "UPDATE jobs SET phase = CASE phase WHEN ? THEN ? ELSE ? END, "
+                "pending_epoch = NULL, pending_seq = NULL WHERE job_id = ? AND phase NOT IN (?, ?)",
+                (
+                    Phase.STARTED.value,
+                    Phase.VOID.value,
+                    Phase.DROPPED.value,
+                    str(job_id),
+                    Phase.FINISHED.value,
+                    Phase.VOID.value,
+                ),
+            )
+
+    def reassigned(self, assignment: JobAssignment) -> None:
+        """The hub assigned a job we dropped again (a newer version): start it afresh."""
+        with self._db:
+            self._db.execute(
+                "UPDATE jobs SET version = ?, hub_status = ?, phase = ?, assignment = ?, "
+                "pending_epoch = NULL, pending_seq = NULL WHERE job_id = ? AND phase = ?",
+                (
+                    assignment.version,
+                    assignment.status.value,
+                    Phase.QUEUED.value,
+                    assignment.model_dump_json(),
+                    str(assignment.job_id),
+                    Phase.DROPPED.value,
+                ),
             )
 
     @staticmethod

@@ -104,6 +104,36 @@ def demo(
     )
 
 
+audit_app = typer.Typer(help="The hub's hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The hub database [default: the hub's settings, BENCHFLEET_*]."),
+    ] = None,
+) -> None:
+    """Check every entry of the audit chain: exit 0 when intact, 1 naming the first entry
+    that was altered, removed or inserted."""
+    from hub.audit import verify_database
+    from hub.settings import HubSettings
+
+    url = database_url or HubSettings().effective_database_url
+    verdict = verify_database(url)
+    if verdict.ok:
+        typer.echo(f"audit chain intact: {verdict.entries} entries, head {verdict.head_hash}")
+        return
+    typer.secho(
+        f"audit chain BROKEN at entry {verdict.bad_seq}: {verdict.problem} "
+        f"({verdict.entries} entries verified before it)",
+        fg="red",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

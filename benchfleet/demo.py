@@ -46,9 +46,15 @@ TERMINAL_STATUSES = frozenset(
     }
 )
 CURL_ORDER = (
-    '{"external_id":"demo-1","piece":{"sku":"RING-14K-6","serial":"SN-0001"},'
-    '"engraving":{"text":"Anna & Ben 2026"}}'
+    '{"external_id":"demo-1","lines":[{"line_id":"1","piece":{"sku":"RING-14K-6",'
+    '"serial":"SN-0001","metal":"gold","stones":[{"type":"diamond","treatment":"none"}],'
+    '"declared_value":{"amount":1200,"currency":"EUR"}},'
+    '"engraving":{"text":"Anna & Ben 2026","template":"ring_band","font":"futural"}}]}'
 )
+# The documented development keys (hub/settings.py DEV_API_KEYS; docs/api.md): the demo hub
+# runs in development, where they are accepted.
+INTEGRATOR_KEY = "dev-integrator-key"
+ADMIN_HEADERS = {"X-API-Key": "dev-admin-key"}
 
 
 class DemoError(Exception):
@@ -196,7 +202,10 @@ def _print_welcome(console: Console, base: str, data_dir: Path) -> None:
         "Post an order with the command below; Ctrl-C stops everything.",
     ]
     console.print(Panel("\n".join(lines), title="benchfleet demo", expand=False))
-    curl = f"curl -s -X POST {base}/orders -H 'content-type: application/json' -d '{CURL_ORDER}'"
+    curl = (
+        f"curl -s -X POST {base}/orders -H 'content-type: application/json' "
+        f"-H 'X-API-Key: {INTEGRATOR_KEY}' -d '{CURL_ORDER}'"
+    )
     console.print(curl, soft_wrap=True, markup=False)
 
 
@@ -206,7 +215,8 @@ def _wait_stations(console: Console, sup: Supervisor, base: str, expected: int) 
     while time.monotonic() < deadline:
         _report_exits(console, sup, None)
         try:
-            online = sum(1 for station in http_json("GET", f"{base}/stations") if station["online"])
+            stations = http_json("GET", f"{base}/stations", headers=ADMIN_HEADERS)
+            online = sum(1 for station in stations if station["online"])
         except HttpError:
             online = None
         if online is not None and online >= expected:
@@ -220,7 +230,10 @@ def _follow_example_order(console: Console, sup: Supervisor, base: str) -> None:
     order = json.loads(CURL_ORDER)
     order["external_id"] = f"demo-auto-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     try:
-        job_id = str(http_json("POST", f"{base}/orders", order, timeout=5.0)["job_id"])
+        created = http_json(
+            "POST", f"{base}/orders", order, timeout=5.0, headers={"X-API-Key": INTEGRATOR_KEY}
+        )
+        job_id = str(created["jobs"][0]["job_id"])
     except HttpError as err:
         console.print(f"[yellow]the example order was not accepted: {err}[/yellow]")
         return
@@ -236,7 +249,7 @@ def _follow_job(console: Console, sup: Supervisor, base: str, job_id: str) -> No
     while time.monotonic() - start < JOB_FOLLOW_SECONDS:
         _report_exits(console, sup, None)
         try:
-            job = http_json("GET", f"{base}/jobs/{job_id}")
+            job = http_json("GET", f"{base}/jobs/{job_id}", headers=ADMIN_HEADERS)
         except HttpError:
             time.sleep(0.5)
             continue

@@ -12,13 +12,23 @@ class HttpError(Exception):
     """The hub did not answer, or answered with an error status or non-JSON."""
 
 
-def http_json(method: str, url: str, body: object = None, *, timeout: float = 2.0) -> Any:
+def http_json(
+    method: str,
+    url: str,
+    body: object = None,
+    *,
+    timeout: float = 2.0,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """Send ``body`` as JSON and return the decoded answer (None for an empty body)."""
     if not url.startswith("http://"):
         raise ValueError(f"the demo only talks plain http to its own hub, not {url!r}")
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url, data=data, method=method, headers={"content-type": "application/json"}
+        url,
+        data=data,
+        method=method,
+        headers={"content-type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310

@@ -17,7 +17,14 @@ from hub import dispatch
 from hub.dispatch import Outgoing
 from hub.jobs import apply_station_update, open_jobs_for_station
 from hub.metrics import DUPLICATES, MESSAGES_RECEIVED, MESSAGES_REJECTED
-from hub.stations import record_birth, record_death, refresh_online_gauge, touch_station
+from hub.scheduler import DEFAULT_MAX_OPEN
+from hub.stations import (
+    apply_alarm_event,
+    record_birth,
+    record_death,
+    refresh_online_gauge,
+    touch_station,
+)
 from hub.store.models import DeadLetter, EventRecord, InboxEntry, TelemetryPointRecord
 from protocol import topics
 from protocol.codec import Rejection, decode
@@ -28,6 +35,7 @@ from protocol.models import (
     Death,
     Event,
     JobState,
+    JobStatus,
     JobUpdate,
     StationMessage,
     TelemetryBatch,
@@ -37,6 +45,7 @@ from protocol.models import (
 log = logging.getLogger(__name__)
 Sessions = async_sessionmaker[AsyncSession]
 REASON_MAX = 1024  # Ack.reason is a ShortText
+STILL_OPEN = (JobStatus.ASSIGNED, JobStatus.ACKNOWLEDGED, JobStatus.RUNNING)
 # Rejection reasons as protocol.codec words them -> a bounded label set for the counter.
 _REASON_PREFIXES = (
     ("payload of", "too_large"),
@@ -59,7 +68,12 @@ def reason_kind(rejection: Rejection) -> str:
 
 
 async def handle_message(
-    sessions: Sessions, *, topic: str, payload: bytes, now: datetime | None = None
+    sessions: Sessions,
+    *,
+    topic: str,
+    payload: bytes,
+    now: datetime | None = None,
+    max_open: int = DEFAULT_MAX_OPEN,
 ) -> list[Outgoing]:
     """Process one MQTT message; return what to publish now that it is committed."""
     now = now or utcnow()
@@ -70,12 +84,14 @@ async def handle_message(
     message = decoded.message
     MESSAGES_RECEIVED.labels(kind=decoded.topic.kind).inc()
     if isinstance(message, Birth):
-        return await _on_birth(sessions, birth=message, now=now)
+        return await _on_birth(sessions, birth=message, now=now, max_open=max_open)
     if isinstance(message, Death):
         await _on_death(sessions, death=message, now=now)
         return []
     if isinstance(message, StationMessage):
-        return await _on_outbox(sessions, message=message, kind=decoded.topic.kind, now=now)
+        return await _on_outbox(
+            sessions, message=message, kind=decoded.topic.kind, now=now, max_open=max_open
+        )
     return []  # unreachable: UP_MODELS holds only the types above
 
 
@@ -112,13 +128,15 @@ async def dead_letter(sessions: Sessions, *, rejection: Rejection, now: datetime
         log.exception("could not store dead letter from %s", rejection.topic)
 
 
-async def _on_birth(sessions: Sessions, *, birth: Birth, now: datetime) -> list[Outgoing]:
+async def _on_birth(
+    sessions: Sessions, *, birth: Birth, now: datetime, max_open: int
+) -> list[Outgoing]:
     async with sessions.begin() as session:
         await record_birth(session, birth=birth, now=now)
         # A restarted agent reconciles from these: every open job, current status and version.
         open_jobs = await open_jobs_for_station(session, station_id=birth.station_id)
         out = await dispatch.assignment_messages(session, jobs=open_jobs, now=now)
-        out += await dispatch.assign_now(session, now=now)
+        out += await dispatch.assign_now(session, now=now, max_open=max_open)
         await refresh_online_gauge(session)
     return out
 
@@ -130,7 +148,7 @@ async def _on_death(sessions: Sessions, *, death: Death, now: datetime) -> None:
 
 
 async def _on_outbox(
-    sessions: Sessions, *, message: StationMessage, kind: str, now: datetime
+    sessions: Sessions, *, message: StationMessage, kind: str, now: datetime, max_open: int
 ) -> list[Outgoing]:
     key = (message.station_id, message.epoch, message.seq)
     try:
@@ -139,7 +157,9 @@ async def _on_outbox(
             if stored is not None:
                 DUPLICATES.labels(kind=kind).inc()
                 return [_ack(message, stored, duplicate=True)]
-            entry, out = await _apply(session, message=message, kind=kind, now=now)
+            entry, out = await _apply(
+                session, message=message, kind=kind, now=now, max_open=max_open
+            )
             session.add(entry)
     except IntegrityError:
         # Another hub process committed the same (station, epoch, seq) first: answer as it did.
@@ -153,7 +173,7 @@ async def _on_outbox(
 
 
 async def _apply(
-    session: AsyncSession, *, message: StationMessage, kind: str, now: datetime
+    session: AsyncSession, *, message: StationMessage, kind: str, now: datetime, max_open: int
 ) -> tuple[InboxEntry, list[Outgoing]]:
     """Apply one outbox message; return its inbox row (the stored answer) and follow-ups."""
     await touch_station(session, station_id=message.station_id, now=now)
@@ -176,10 +196,13 @@ async def _apply(
             entry.outcome = AckOutcome.REJECTED.value
             entry.reason = (result.reason or "rejected")[:REASON_MAX]
         entry.job_state = result.state.model_dump(mode="json") if result.state else None
-        if result.accepted:
-            out = await dispatch.assign_now(session, now=now)  # the station may have capacity
+        if result.accepted and result.state and result.state.status not in STILL_OPEN:
+            # the job left the station: it has capacity now
+            out = await dispatch.assign_now(session, now=now, max_open=max_open)
     elif isinstance(message, Event):
         _store_event(session, message, now=now)
+        if await apply_alarm_event(session, message, now=now):
+            out = await dispatch.assign_now(session, now=now, max_open=max_open)
     elif isinstance(message, TelemetryBatch):
         _store_telemetry(session, message)
     return entry, out

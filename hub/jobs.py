@@ -1,7 +1,18 @@
-"""The job engine: orders become jobs, stations move them through one state machine.
+"""The job engine: stations move jobs through one state machine (people: :mod:`hub.decisions`).
 
-Pure DB logic, no MQTT. The caller owns the transaction (commit/rollback); every function
-only adds to the given session. Scheduling lives in :mod:`hub.scheduler` and is re-exported.
+Pure DB logic, no MQTT. The caller owns the transaction (commit/rollback); every function only
+adds to the given session. Orders are :mod:`hub.orders`, scheduling :mod:`hub.scheduler`.
+
+Station transitions (``(current, requested) -> new``):
+
+- ``assigned -> acknowledged``; ``acknowledged -> running`` is the job's start gate;
+- ``running -> running`` with ``step`` reports step progress: ``step_phase="start"`` is the
+  start gate of an irreversible step (after it, ``jobs.started`` is set and nothing retries the
+  job automatically), ``"done"`` carries the step's evidence;
+- ``running -> done`` passes through ``verifying``: the hub checks every step is done with its
+  evidence and sign-off, then moves to ``done`` or, if something is missing, ``needs_review``;
+- ``assigned|acknowledged -> failed|blocked``; ``running -> failed`` becomes ``needs_review``
+  once irreversible work started, ``failed`` before.
 """
 
 from __future__ import annotations
@@ -9,19 +20,27 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.metrics import JOB_UPDATES_REJECTED
+from hub.orders import OrderConflictError, create_order
 from hub.scheduler import assign_queued, jobs_to_resend, open_jobs_for_station, reassign_stale
-from hub.store.models import EvidenceRecord, Job, JobTransition, Order
-from hub.transitions import HUB_ACTOR, job_state, move_job, station_actor
-from protocol.models import JobState, JobStatus, JobUpdate, StationJobStatus, utcnow
+from hub.store.models import EvidenceRecord, Job
+from hub.transitions import HUB_ACTOR, job_state, move_job, plan_of, station_actor
+from protocol.models import (
+    Evidence,
+    JobState,
+    JobStatus,
+    JobUpdate,
+    StationJobStatus,
+    StepKind,
+    StepSpec,
+    utcnow,
+)
 
 __all__ = [
-    "DEFAULT_STEPS",
     "OrderConflictError",
     "UpdateResult",
     "apply_station_update",
@@ -29,28 +48,23 @@ __all__ = [
     "create_order",
     "jobs_to_resend",
     "open_jobs_for_station",
+    "plan_of",
     "reassign_stale",
 ]
 
-# Until the VAS-options issue lets an order choose its steps, every order is one engraving.
-DEFAULT_STEPS: tuple[str, ...] = ("engrave",)
-
+S, J = StationJobStatus, JobStatus
 # (current status, what the station asks for) -> the status the job gets.
 ALLOWED: dict[tuple[JobStatus, StationJobStatus], JobStatus] = {
-    (JobStatus.ASSIGNED, StationJobStatus.ACKNOWLEDGED): JobStatus.ACKNOWLEDGED,
-    (JobStatus.ACKNOWLEDGED, StationJobStatus.RUNNING): JobStatus.RUNNING,  # the start gate
-    (JobStatus.RUNNING, StationJobStatus.DONE): JobStatus.DONE,
-    (JobStatus.ASSIGNED, StationJobStatus.FAILED): JobStatus.FAILED,
-    (JobStatus.ASSIGNED, StationJobStatus.BLOCKED): JobStatus.BLOCKED,
-    (JobStatus.ACKNOWLEDGED, StationJobStatus.FAILED): JobStatus.FAILED,
-    (JobStatus.ACKNOWLEDGED, StationJobStatus.BLOCKED): JobStatus.BLOCKED,
-    # Work that started is irreversible: a person decides, nothing retries it.
-    (JobStatus.RUNNING, StationJobStatus.FAILED): JobStatus.NEEDS_REVIEW,
+    (J.ASSIGNED, S.ACKNOWLEDGED): J.ACKNOWLEDGED,
+    (J.ACKNOWLEDGED, S.RUNNING): J.RUNNING,  # the start gate
+    (J.RUNNING, S.RUNNING): J.RUNNING,  # step progress
+    (J.RUNNING, S.DONE): J.VERIFYING,
+    (J.ASSIGNED, S.FAILED): J.FAILED,
+    (J.ASSIGNED, S.BLOCKED): J.BLOCKED,
+    (J.ACKNOWLEDGED, S.FAILED): J.FAILED,
+    (J.ACKNOWLEDGED, S.BLOCKED): J.BLOCKED,
+    (J.RUNNING, S.FAILED): J.FAILED,  # needs_review once irreversible work started
 }
-
-
-class OrderConflictError(Exception):
-    """The external id exists with different content (HTTP 409)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,100 +74,6 @@ class UpdateResult:
     accepted: bool
     reason: str | None
     state: JobState | None
-
-
-async def create_order(
-    session: AsyncSession,
-    *,
-    external_id: str,
-    sku: str,
-    serial: str,
-    engraving_text: str | None,
-    now: datetime | None = None,
-) -> tuple[Order, Job, bool]:
-    """Create an order and its queued job; idempotent by ``external_id``.
-
-    Returns ``(order, job, created)``. The same external id with other content raises
-    :class:`OrderConflictError`.
-    """
-    now = now or utcnow()
-    found = await _existing_order(session, external_id=external_id)
-    if found is None:
-        try:
-            # A savepoint, so a concurrent insert of the same external id is a lookup, not a crash.
-            async with session.begin_nested():
-                return await _insert_order(
-                    session, external_id, sku, serial, engraving_text, now=now
-                )
-        except IntegrityError:
-            found = await _existing_order(session, external_id=external_id)
-            if found is None:
-                raise
-    order, job = found
-    if (order.sku, order.serial, order.engraving_text) != (sku, serial, engraving_text):
-        raise OrderConflictError(
-            f"order {external_id!r} already exists with different content (job {job.id})"
-        )
-    return order, job, False
-
-
-async def _existing_order(session: AsyncSession, *, external_id: str) -> tuple[Order, Job] | None:
-    row = (
-        await session.execute(
-            select(Order, Job)
-            .join(Job, Job.order_id == Order.id)
-            .where(Order.external_id == external_id)
-        )
-    ).first()
-    return None if row is None else (row[0], row[1])
-
-
-async def _insert_order(
-    session: AsyncSession,
-    external_id: str,
-    sku: str,
-    serial: str,
-    engraving_text: str | None,
-    *,
-    now: datetime,
-) -> tuple[Order, Job, bool]:
-    order = Order(
-        id=uuid.uuid4(),
-        external_id=external_id,
-        created_at=now,
-        sku=sku,
-        serial=serial,
-        engraving_text=engraving_text,
-    )
-    job = Job(
-        id=uuid.uuid4(),
-        order_id=order.id,
-        status=JobStatus.QUEUED.value,
-        version=1,
-        steps=list(DEFAULT_STEPS),
-        created_at=now,
-        updated_at=now,
-        started=False,
-        detail="",
-    )
-    # No relationship() between them, so flush the order first for the foreign key.
-    session.add(order)
-    await session.flush()
-    session.add(job)
-    await session.flush()
-    session.add(
-        JobTransition(
-            job_id=job.id,
-            from_status="new",
-            to_status=JobStatus.QUEUED.value,
-            version=1,
-            actor=HUB_ACTOR,
-            reason="order received",
-            at=now,
-        )
-    )
-    await session.flush()
-    return order, job, True
 
 
 def _refusal(job: Job | None, station_id: str, update: JobUpdate) -> str | None:
@@ -166,6 +86,23 @@ def _refusal(job: Job | None, station_id: str, update: JobUpdate) -> str | None:
         return f"version mismatch: expected {update.expected_version}, current {job.version}"
     if (JobStatus(job.status), update.status) not in ALLOWED:
         return f"transition {job.status} -> {update.status} is not allowed"
+    if JobStatus(job.status) is J.RUNNING and update.status is S.RUNNING:
+        return _step_refusal(job, update)
+    return None
+
+
+def _step_refusal(job: Job, update: JobUpdate) -> str | None:
+    steps = {step.name: step for step in plan_of(job)}
+    step = steps.get(update.step or "")
+    if step is None or update.step_phase is None:
+        return f"step progress needs a step of the plan and a step_phase (got {update.step!r})"
+    state = job.progress.get(step.name, {}).get("state")
+    if state == "done":
+        return f"step {step.name} is already done"
+    if update.step_phase == "start" and state == "started":
+        return f"step {step.name} has already started"
+    if update.step_phase == "done" and step.irreversible and state != "started":
+        return f"step {step.name} is irreversible: its start must be accepted first"
     return None
 
 
@@ -179,24 +116,110 @@ async def apply_station_update(
     if reason is not None or job is None:
         JOB_UPDATES_REJECTED.inc()
         return UpdateResult(False, reason, job_state(job) if job else None)
-    to_status = ALLOWED[(JobStatus(job.status), update.status)]
-    extra: dict[str, object] = {"detail": update.detail}
-    if to_status is JobStatus.RUNNING:
-        extra["started"] = True
+    to_status, extra = _target(job, update, now)
     moved = await move_job(
         session,
         job=job,
         to_status=to_status,
         actor=station_actor(station_id),
-        reason=update.detail or f"station reported {update.status}",
+        reason=_reason(update),
         now=now,
+        audit_data=_evidence_audit(update.evidence, update.step),
         **extra,
     )
     if not moved:
         JOB_UPDATES_REJECTED.inc()
         return UpdateResult(False, "job changed concurrently; retry", job_state(job))
     _add_evidence(session, job_id=job.id, station_id=station_id, update=update, now=now)
+    if to_status is J.VERIFYING:
+        await _verify(session, job=job, now=now)
     return UpdateResult(True, None, job_state(job))
+
+
+def _reason(update: JobUpdate) -> str:
+    if update.status is S.RUNNING and update.step:
+        return f"step {update.step} {update.step_phase}"
+    return update.detail or f"station reported {update.status}"
+
+
+def _target(job: Job, update: JobUpdate, now: datetime) -> tuple[JobStatus, dict[str, Any]]:
+    """The status the job moves to and the further columns to set."""
+    current = JobStatus(job.status)
+    to_status = ALLOWED[(current, update.status)]
+    extra: dict[str, Any] = {"detail": update.detail}
+    if current is J.RUNNING and update.status is S.RUNNING:
+        extra["progress"] = _progress_after(job, update, now)
+        if update.step_phase == "start":
+            extra["started"] = True  # irreversible work begins: never retried automatically
+    elif to_status is J.FAILED and job.started:
+        to_status = J.NEEDS_REVIEW
+    return to_status, extra
+
+
+def _progress_after(job: Job, update: JobUpdate, now: datetime) -> dict[str, Any]:
+    step = next(s for s in plan_of(job) if s.name == update.step)
+    progress = {name: dict(value) for name, value in job.progress.items()}
+    entry: dict[str, Any] = {"state": "started" if update.step_phase == "start" else "done"}
+    entry["at"] = now.isoformat()
+    if update.step_phase == "done":
+        entry["missing"] = _missing_evidence(step, update)
+    progress[step.name] = entry
+    return progress
+
+
+def _missing_evidence(step: StepSpec, update: JobUpdate) -> list[str]:
+    """What the step's evidence lacks: kinds, the sign-off, a scan matching the certificate."""
+    mine = [e for e in update.evidence if e.step == step.name]
+    have = {e.kind for e in mine}
+    missing: list[str] = [kind for kind in step.evidence if kind not in have]
+    if step.signoff_required and "signoff" not in have:
+        missing.append("signoff")
+    expected = step.params.get("number")
+    scanned = {e.code for e in mine if e.kind == "scan"}
+    if (
+        step.kind is StepKind.SCAN
+        and expected is not None
+        and "scan" in have
+        and str(expected) not in scanned
+    ):
+        missing.append("scan matching the certificate number")
+    return missing
+
+
+async def _verify(session: AsyncSession, *, job: Job, now: datetime) -> None:
+    """``verifying -> done`` when every step is done with its evidence, else needs_review."""
+    problems = []
+    for step in plan_of(job):
+        entry = job.progress.get(step.name, {})
+        if entry.get("state") != "done":
+            problems.append(f"{step.name} not done")
+        elif entry.get("missing"):
+            problems.append(f"{step.name} lacks {', '.join(entry['missing'])}")
+    target = J.NEEDS_REVIEW if problems else J.DONE
+    reason = "verification: " + (
+        "; ".join(problems) if problems else "all steps and evidence present"
+    )
+    await move_job(
+        session,
+        job=job,
+        to_status=target,
+        actor=HUB_ACTOR,
+        reason=reason,
+        now=now,
+        audit_data={"verification": {"ok": not problems, "problems": problems}},
+    )
+
+
+def _evidence_audit(evidence: list[Evidence], step: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if step:
+        data["step"] = step
+    if evidence:
+        data["evidence"] = [
+            {k: v for k, v in e.model_dump(mode="json").items() if v is not None and k != "v"}
+            for e in evidence
+        ]
+    return data
 
 
 def _add_evidence(
@@ -211,6 +234,8 @@ def _add_evidence(
                 sha256=item.sha256,
                 value=item.value,
                 unit=item.unit,
+                code=item.code,
+                by=item.by,
                 station_id=station_id,
                 at=now,
             )

@@ -68,6 +68,7 @@ class HubLink:
         self._client: aiomqtt.Client | None = None
         self._attempt = 0
         self._db_lock = asyncio.Lock()
+        self._publishing: set[asyncio.Task[int]] = set()
         self._task: asyncio.Task[None] | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -116,22 +117,39 @@ class HubLink:
     async def publish_many(self, outgoing: Iterable[Outgoing]) -> int:
         """Best effort: publish what we can; returns how many went out. Unsent assignments
         are re-sent by the sweeper and unsent acks by the station's outbox."""
+        items = list(outgoing)
+        # paho writes the packets in call order; only the PUBACK waits run concurrently, so
+        # one slow round trip does not hold up the others.
+        results = await asyncio.gather(
+            *(self.publish(item.topic, item.message) for item in items), return_exceptions=True
+        )
         sent = 0
-        for item in outgoing:
-            try:
-                await self.publish(item.topic, item.message)
-            except aiomqtt.MqttError as err:
-                log.warning("could not publish to %s: %s", item.topic, err)
-                continue
-            sent += 1
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, aiomqtt.MqttError):
+                log.warning("could not publish to %s: %s", item.topic, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                sent += 1
         return sent
+
+    def publish_later(self, outgoing: list[Outgoing]) -> None:
+        """Publish in the background: the receive loop goes on to the next message while the
+        broker acknowledges these (answers are committed already; order on the wire is kept)."""
+        if not outgoing:
+            return
+        task = asyncio.create_task(self.publish_many(outgoing), name="hub-publish")
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def assign_and_publish(self) -> int:
         """Assign queued jobs now (e.g. after a new order) and send the assignments."""
 
         async def work() -> list[Outgoing]:
             async with self.sessions.begin() as session:
-                return await dispatch.assign_now(session, now=utcnow())
+                return await dispatch.assign_now(
+                    session, now=utcnow(), max_open=self.settings.max_open_jobs_per_station
+                )
 
         return await self.publish_many(await self.serialised(work))
 
@@ -198,10 +216,15 @@ class HubLink:
                 PROCESSING_ERRORS.inc()
                 log.exception("processing a message on %s failed", topic)
                 continue
-            await self.publish_many(out)
+            self.publish_later(out)
 
     async def _ingest(self, topic: str, payload: bytes) -> list[Outgoing]:
-        return await handle_message(self.sessions, topic=topic, payload=payload)
+        return await handle_message(
+            self.sessions,
+            topic=topic,
+            payload=payload,
+            max_open=self.settings.max_open_jobs_per_station,
+        )
 
     async def _sweep_forever(self) -> None:
         while True:

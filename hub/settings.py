@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.broker_url import BrokerUrl, parse_broker_url
 
 DEFAULT_SECRET = "changethis"  # noqa: S105 - the placeholder we refuse in production
+MIN_KEY_LENGTH = 24
+Role = Literal["integrator", "technician", "engineer", "admin"]
+
+
+class ApiKey(BaseModel):
+    """One API key: who holds it and what it may do."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    role: Role
+    key: str = Field(min_length=8, max_length=256)
+
+
+# Documented development keys (docs/api.md): the demo and the tests use them. Refused
+# outside development, like the default secret.
+DEV_API_KEYS = (
+    ApiKey(name="dev-integrator", role="integrator", key="dev-integrator-key"),
+    ApiKey(name="dev-technician", role="technician", key="dev-technician-key"),
+    ApiKey(name="dev-engineer", role="engineer", key="dev-engineer-key"),
+    ApiKey(name="dev-admin", role="admin", key="dev-admin-key"),
+)
 
 
 class HubSettings(BaseSettings):
@@ -34,6 +55,23 @@ class HubSettings(BaseSettings):
     reassign_after_offline_s: float = Field(default=3, ge=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
     startup_grace_s: float = Field(default=5, ge=0)
+    # Auth: JSON list of {"name", "role", "key"} in BENCHFLEET_API_KEYS. Empty in development
+    # means the documented DEV_API_KEYS.
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    # Scheduling: a station holds at most this many open jobs, the rest wait at the hub in
+    # earliest-deadline order (so a rush order overtakes work not yet handed out).
+    max_open_jobs_per_station: int = Field(default=2, ge=1, le=100)
+    # A running job silent for this long is timed_out (a person decides, never a retry).
+    running_timeout_s: float = Field(default=3600, gt=0)
+    # Published cut-offs (local time of `timezone`): orders after them are promised the next
+    # working day. Opening hours bound the promise too.
+    timezone: str = "Europe/Berlin"
+    standard_cutoff: time = time(14, 0)
+    rush_cutoff: time = time(16, 0)
+    opening: time = time(8, 0)
+    closing: time = time(18, 0)
+    # Inspections weigh the piece when set (needs a calibrated scale at the station).
+    inspection_weighs: bool = False
 
     @field_validator("mqtt_url")
     @classmethod
@@ -50,6 +88,28 @@ class HubSettings(BaseSettings):
                 f"for environment={self.environment!r}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _refuse_default_keys(self) -> HubSettings:
+        if self.environment == "development":
+            return self
+        if not self.api_keys:
+            raise ValueError("api_keys is empty: set BENCHFLEET_API_KEYS outside development")
+        dev_keys = {key.key for key in DEV_API_KEYS}
+        for key in self.api_keys:
+            if key.key in dev_keys or len(key.key) < MIN_KEY_LENGTH:
+                raise ValueError(
+                    f"api key of {key.name!r} is a development default or shorter than "
+                    f"{MIN_KEY_LENGTH} characters: refused for environment={self.environment!r}"
+                )
+        return self
+
+    @property
+    def effective_api_keys(self) -> tuple[ApiKey, ...]:
+        """The configured keys, or the documented development keys when none are set."""
+        if self.api_keys or self.environment != "development":
+            return tuple(self.api_keys)
+        return DEV_API_KEYS
 
     @property
     def broker(self) -> BrokerUrl:

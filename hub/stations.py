@@ -9,9 +9,15 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import audit
 from hub.metrics import STALE_DEATHS, STATIONS_ONLINE
 from hub.store.models import Station
-from protocol.models import Birth, Death
+from protocol.models import Birth, Death, Event, Severity
+
+# Events that raise a station alarm (no new work until cleared) and the one that clears it.
+ALARM_KINDS = frozenset({"alarm", "device_failed"})
+ALARM_SEVERITIES = frozenset({Severity.MAJOR, Severity.CRITICAL})
+CLEAR_KIND = "alarm_cleared"
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +106,39 @@ async def refresh_online_gauge(session: AsyncSession) -> None:
         select(func.count()).select_from(Station).where(Station.online.is_(True))
     )
     STATIONS_ONLINE.set(count or 0)
+
+
+async def apply_alarm_event(session: AsyncSession, event: Event, *, now: datetime) -> bool:
+    """Raise or clear the station's alarm from an event; True when an alarm was cleared."""
+    raises = event.kind in ALARM_KINDS and event.severity in ALARM_SEVERITIES
+    if not raises and event.kind != CLEAR_KIND:
+        return False
+    station = await touch_station(session, station_id=event.station_id, now=now)
+    text = f"{event.kind} ({event.device or 'station'}): {event.message}"[:1000]
+    return await set_alarm(
+        session,
+        station=station,
+        alarm=text if raises else None,
+        actor=f"station:{event.station_id}",
+        now=now,
+    )
+
+
+async def set_alarm(
+    session: AsyncSession, *, station: Station, alarm: str | None, actor: str, now: datetime
+) -> bool:
+    """Set (or with None clear) the station's alarm, audited; True when one was cleared."""
+    cleared = station.alarm is not None and alarm is None
+    if station.alarm == alarm:
+        return False
+    station.alarm = alarm
+    log.warning("station %s alarm %s by %s", station.id, "raised" if alarm else "cleared", actor)
+    await audit.append(
+        session,
+        actor=actor,
+        action="alarm_raised" if alarm else "alarm_cleared",
+        at=now,
+        data={"alarm": alarm},
+        station_id=station.id,
+    )
+    return cleared

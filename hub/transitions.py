@@ -14,9 +14,10 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import audit
 from hub.metrics import JOB_TRANSITIONS
 from hub.store.models import Job, JobTransition
-from protocol.models import JobState, JobStatus
+from protocol.models import LEGACY_STEP_KINDS, JobState, JobStatus, StepKind, StepSpec
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,16 @@ def job_state(job: Job) -> JobState:
     )
 
 
+def plan_of(job: Job) -> list[StepSpec]:
+    """The job's steps as protocol models (rows of the walking skeleton hold bare names)."""
+    return [
+        StepSpec.model_validate(step)
+        if isinstance(step, dict)
+        else StepSpec(name=step, kind=LEGACY_STEP_KINDS.get(step, StepKind.MANUAL))
+        for step in job.steps
+    ]
+
+
 async def move_job(
     session: AsyncSession,
     *,
@@ -45,13 +56,17 @@ async def move_job(
     actor: str,
     reason: str,
     now: datetime,
+    request_id: str | None = None,
+    audit_data: dict[str, Any] | None = None,
     **values: Any,
 ) -> bool:
     """Move ``job`` to ``to_status`` (version + 1) if nobody moved it first; refresh ``job``.
 
     ``values`` are further columns to set in the same UPDATE. Returns False when the job's
-    version changed underneath us; ``job`` then holds the current row.
+    version changed underneath us; ``job`` then holds the current row. Every move is written
+    to the job's history and to the audit chain (with ``audit_data``: evidence hashes, ...).
     """
+    await audit.lock_head(session)  # lock order: audit head first, then the job row
     from_status, version = job.status, job.version
     statement = (
         update(Job)
@@ -72,7 +87,25 @@ async def move_job(
             actor=actor,
             reason=reason,
             at=now,
+            request_id=request_id,
         )
+    )
+    data: dict[str, Any] = {
+        "from": from_status,
+        "to": to_status.value,
+        "version": version + 1,
+        "reason": reason,
+        **(audit_data or {}),
+    }
+    await audit.append(
+        session,
+        actor=actor,
+        action="transition",
+        at=now,
+        data=data,
+        order_id=job.order_id,
+        job_id=job.id,
+        station_id=job.station_id,
     )
     JOB_TRANSITIONS.labels(to_status=to_status.value).inc()
     log.info("job %s: %s -> %s (v%d) by %s", job.id, from_status, to_status, version + 1, actor)

@@ -11,12 +11,12 @@ Rules (docs/protocol.md explains why):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from protocol.topics import STATION_ID_PATTERN
 
@@ -56,13 +56,28 @@ class StationMessage(Message):
 # ---- presence -------------------------------------------------------------------------------
 
 
+CleaningMethod = Literal["ultrasonic", "steam", "hand"]
+DeviceFamily = Literal["laser", "scale", "cleaner", "camera", "scanner"]
+
+
 class DeviceInfo(Message):
-    """One device a station drives, as announced in its birth."""
+    """One device a station drives, as announced in its birth.
+
+    The capability fields are optional (schema v1 stays compatible): ``None`` means "not
+    announced" and the hub does not filter on it; a value is a promise the hub routes by.
+    """
 
     name: Name
-    family: Literal["laser", "scale", "cleaner", "camera"]
+    family: DeviceFamily
     model: ShortText = ""
     backend: ShortText = ""
+    # laser: the largest square the lens can mark, and the fonts its G-code renderer has
+    field_mm: Annotated[float, Field(gt=0, le=2000)] | None = None
+    fonts: list[Name] | None = Field(default=None, max_length=64)
+    # cleaner: the programs it can run
+    cleaning: list[CleaningMethod] | None = Field(default=None, max_length=3)
+    # scale: the date its calibration expires (no weighing for the hub after that day)
+    calibration_due: date | None = None
 
 
 class Birth(Message):
@@ -129,9 +144,45 @@ class Piece(Message):
 
 
 class Engraving(Message):
-    """What to engrave; fonts and templates arrive with the drivers and job-engine issues."""
+    """What to engrave, where and in which font (the hub checked all of it at intake)."""
 
     text: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    font: Name | None = None
+    template: Name | None = None
+    position: Name | None = None
+
+
+class StepKind(StrEnum):
+    """What a step does; the agent runs each kind with one executor."""
+
+    PHOTO = "photo"  # camera
+    WEIGH = "weigh"  # scale
+    ENGRAVE = "engrave"  # laser
+    CLEAN = "clean"  # cleaner
+    SCAN = "scan"  # barcode scanner
+    MANUAL = "manual"  # a technician's hands, proven by evidence and a sign-off
+
+
+EvidenceKind = Literal["photo", "weight", "gcode", "scan", "signoff"]
+StepParam = float | int | bool | str
+# Step names older hubs sent as bare strings, and the kind they meant.
+LEGACY_STEP_KINDS = {"engrave": StepKind.ENGRAVE, "photograph": StepKind.PHOTO}
+
+
+class StepSpec(Message):
+    """One step of a job: what to do, the evidence it must produce, who signs it off.
+
+    ``irreversible`` steps (engraving, machine cleaning) have their own start gate: the hub
+    records the start before the device moves, and nothing ever retries them automatically.
+    ``params`` may hold personal data (a gift message): never log them.
+    """
+
+    name: Name
+    kind: StepKind
+    evidence: list[EvidenceKind] = Field(default_factory=list, max_length=8)
+    signoff_required: bool = False
+    irreversible: bool = False
+    params: dict[Name, StepParam] = Field(default_factory=dict, max_length=32)
 
 
 class JobAssignment(Message):
@@ -147,27 +198,49 @@ class JobAssignment(Message):
     order_ref: Name
     piece: Piece
     engraving: Engraving | None = None
-    steps: list[Name] = Field(min_length=1, max_length=32)
+    steps: list[StepSpec] = Field(min_length=1, max_length=32)
     issued_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _legacy_step_names(cls, value: Any) -> Any:
+        """Bare step names (hubs before the job engine) become steps of the kind they meant."""
+        if not isinstance(value, list):
+            return value
+        return [
+            {"name": item, "kind": LEGACY_STEP_KINDS.get(item, StepKind.MANUAL)}
+            if isinstance(item, str)
+            else item
+            for item in value
+        ]
 
 
 class Evidence(Message):
-    """Proof of a step: a photo or file by hash, or a measured value."""
+    """Proof of a step: a photo or file by hash, a measured value, a scanned code, or a
+    sign-off (``by`` names who signed; ``auto:<station>`` when no person did)."""
 
     step: Name
-    kind: Literal["photo", "weight", "gcode", "scan"]
+    kind: EvidenceKind
     sha256: Sha256Hex | None = None
     value: float | None = None
     unit: Annotated[str, StringConstraints(max_length=16)] | None = None
+    code: Annotated[str, StringConstraints(max_length=128)] | None = None
+    by: Name | None = None
 
 
 class JobUpdate(StationMessage):
-    """Station -> hub: move a job. Rejected (with the current state) on a version mismatch."""
+    """Station -> hub: move a job. Rejected (with the current state) on a version mismatch.
+
+    ``status=running`` on a running job with ``step`` set reports step progress:
+    ``step_phase="start"`` is the start gate of an irreversible step, ``"done"`` carries the
+    step's evidence.
+    """
 
     job_id: UUID
     expected_version: Annotated[int, Field(ge=1)]
     status: StationJobStatus
     step: Name | None = None
+    step_phase: Literal["start", "done"] | None = None
     detail: ShortText = ""
     evidence: list[Evidence] = Field(default_factory=list, max_length=64)
 

@@ -170,7 +170,9 @@ def test_a_busy_http_port_is_replaced(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def _get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    # The documented development admin key: the demo hub runs in development.
+    request = urllib.request.Request(url, headers={"X-API-Key": "dev-admin-key"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 
 
@@ -235,7 +237,7 @@ def _run_demo_once(data_dir: Path) -> None:
         job_id = demo.value_after(JOB_MARKER, timeout=30)
         _wait_for(lambda: sum(s["online"] for s in _get(f"{base}/stations")) == 2, timeout=30)
         _wait_for(lambda: _get(f"{base}/jobs/{job_id}")["status"] == "done", timeout=30)
-        _wait_for(lambda: any("running -> done" in line for line in demo.lines), timeout=10)
+        _wait_for(lambda: any("verifying -> done" in line for line in demo.lines), timeout=10)
         assert _children_of(data_dir)
         demo.proc.send_signal(signal.SIGINT)
         assert demo.proc.wait(timeout=40) == 0, "\n".join(demo.lines)

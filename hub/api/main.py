@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from hub.api.routes import dead_letters, health, jobs, metrics, orders, stations
+from hub.api.routes import dead_letters, health, jobs, metrics, orders, promise, stations
 
 api_router = APIRouter()
-for module in (health, stations, orders, jobs, dead_letters, metrics):
+for module in (health, stations, orders, promise, jobs, dead_letters, metrics):
     api_router.include_router(module.router)

@@ -6,23 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.models import Engraving, JobStatus, Name, Piece
-
-
-class OrderCreate(BaseModel):
-    """One order line: a piece and what to engrave on it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    external_id: Name = Field(description="The shop's order-line id; repeats are idempotent.")
-    piece: Piece
-    engraving: Engraving
-
-
-class OrderCreated(BaseModel):
-    order_id: uuid.UUID
-    job_id: uuid.UUID
-    status: JobStatus
+from protocol.models import JobStatus
 
 
 class HealthOut(BaseModel):
@@ -41,6 +25,7 @@ class StationOut(BaseModel):
     agent_version: str
     devices: list[dict[str, Any]]
     last_seen_at: datetime | None
+    alarm: str | None
 
 
 class TransitionOut(BaseModel):
@@ -62,6 +47,8 @@ class EvidenceOut(BaseModel):
     sha256: str | None
     value: float | None
     unit: str | None
+    code: str | None
+    by: str | None
     station_id: str
     at: datetime
 
@@ -75,13 +62,19 @@ class JobSummary(BaseModel):
     version: int
     station_id: str | None
     started: bool
+    line_id: str
+    due_at: datetime
+    rush: bool
+    origin: str
     created_at: datetime
     updated_at: datetime
 
 
 class JobDetail(JobSummary):
     external_id: str
-    steps: list[str]
+    steps: list[dict[str, Any]] = Field(description="Each step without its params (personal data).")
+    progress: dict[str, Any]
+    approved_by: str | None
     detail: str
     history: list[TransitionOut]
     evidence: list[EvidenceOut]

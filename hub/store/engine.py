@@ -63,6 +63,9 @@ def create_hub_engine(url: str) -> AsyncEngine:
     """The hub's async engine for ``url`` (any accepted spelling)."""
     ensure_sqlite_dir(url)
     # hide_parameters: error messages and logs must never carry bound values (engraving text).
+    # On SQLite every write of the hub process goes through HubLink.serialised (one writer):
+    # a deferred transaction that reads and then writes would otherwise fail at once with
+    # "database is locked" when another writer committed in between.
     engine = create_async_engine(async_url(url), pool_pre_ping=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

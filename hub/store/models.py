@@ -66,6 +66,8 @@ class Station(Base):
     last_birth_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
     offline_since: Mapped[datetime | None]
+    # An active alarm (from an `alarm`/`device_failed` event) keeps work away until cleared.
+    alarm: Mapped[str | None] = mapped_column(Text)
 
 
 class Order(Base):
@@ -74,22 +76,41 @@ class Order(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     external_id: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
-    sku: Mapped[str] = mapped_column(String(64))
-    serial: Mapped[str] = mapped_column(String(64))
-    # Personal data: never logged, only sent to the one station doing the job.
-    engraving_text: Mapped[str | None] = mapped_column(String(200))
+    due_at: Mapped[datetime]
+    rush: Mapped[bool] = mapped_column(Boolean, default=False)
+    integrator: Mapped[str] = mapped_column(String(64), default="")
+    # SHA-256 of the canonical request: a repeat with the same id and hash is the same order.
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    # The whole request. Personal data (engraving text, gift message): never logged, only sent
+    # to the one station doing the job.
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status", "status"), Index("ix_jobs_station_id", "station_id"))
+    __table_args__ = (
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_station_id", "station_id"),
+        Index("ix_jobs_order_id", "order_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
+    line_index: Mapped[int] = mapped_column(Integer, default=0)
+    line_id: Mapped[str] = mapped_column(String(64), default="1")
     status: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer)
     station_id: Mapped[str | None] = mapped_column(String(64))
+    # protocol.models.StepSpec dicts, in order
     steps: Mapped[list[Any]] = mapped_column(JSON)
+    # step name -> {"state": "started"|"done", "at": ..., "missing": [...]}
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    due_at: Mapped[datetime]
+    rush: Mapped[bool] = mapped_column(Boolean, default=False)
+    estimate_s: Mapped[float] = mapped_column(Float, default=0.0)
+    # "order", or "rework:<job id>" / "reengrave:<job id>" for a job a review decision made
+    origin: Mapped[str] = mapped_column(String(80), default="order")
+    approved_by: Mapped[str | None] = mapped_column(String(64))
     assigned_at: Mapped[datetime | None]
     last_sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -100,19 +121,59 @@ class Job(Base):
 
 
 class JobTransition(Base):
-    """Append-only history; the hash-chained audit log replaces it in a later issue."""
+    """Append-only job history (the API's view); every row is also in the audit chain."""
 
     __tablename__ = "job_transitions"
-    __table_args__ = (Index("ix_job_transitions_job_id", "job_id"),)
+    __table_args__ = (
+        Index("ix_job_transitions_job_id", "job_id"),
+        Index("ux_job_transitions_request", "job_id", "request_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
     from_status: Mapped[str] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer)
-    actor: Mapped[str] = mapped_column(String(80))  # "hub" or "station:<id>"
+    actor: Mapped[str] = mapped_column(String(80))  # "hub", "station:<id>", "<role>:<name>"
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime]
+    # The API caller's idempotency key: the same key on the same job is the same transition.
+    request_id: Mapped[str | None] = mapped_column(String(80))
+
+
+class AuditEntry(Base):
+    """The append-only, hash-chained audit log: ``hash = sha256(prev_hash + canonical entry)``.
+
+    ``seq`` has no gaps: each append takes the head row's lock (hub.audit), so several hubs on
+    one PostgreSQL write one chain.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_order_id", "order_id"),
+        Index("ix_audit_log_job_id", "job_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    station_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the chain's last ``seq`` and ``hash`` (also catches a truncated tail)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class EvidenceRecord(Base):
@@ -126,6 +187,8 @@ class EvidenceRecord(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     value: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str | None] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(128))
+    by: Mapped[str | None] = mapped_column(String(64))
     station_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
 

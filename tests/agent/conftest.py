@@ -36,6 +36,8 @@ from protocol.models import (
     JobUpdate,
     Piece,
     StationJobStatus,
+    StepKind,
+    StepSpec,
 )
 
 ContextFactory = Callable[..., Coroutine[Any, Any, AgentContext]]
@@ -80,6 +82,7 @@ S, H = StationJobStatus, JobStatus
 ALLOWED = {
     (H.ASSIGNED, S.ACKNOWLEDGED),
     (H.ACKNOWLEDGED, S.RUNNING),
+    (H.RUNNING, S.RUNNING),
     (H.RUNNING, S.DONE),
     (H.ASSIGNED, S.FAILED),
     (H.ASSIGNED, S.BLOCKED),
@@ -89,8 +92,21 @@ ALLOWED = {
 }
 
 
+def engraving_steps() -> list[StepSpec]:
+    """The steps the hub plans for an engraving-only order line."""
+    return [
+        StepSpec(name="inspect_in_photo", kind=StepKind.PHOTO, evidence=["photo"]),
+        StepSpec(name="engrave", kind=StepKind.ENGRAVE, evidence=["gcode"], irreversible=True),
+        StepSpec(name="engraving_photo", kind=StepKind.PHOTO, evidence=["photo"]),
+    ]
+
+
 class FakeHub:
-    """Job states, what the station sent, and switches to reject or go silent."""
+    """Job states, what the station sent, and switches to reject or go silent.
+
+    Mirrors hub/jobs.py: step progress on a running job, the start of an irreversible step sets
+    ``started``, DONE passes verifying (two versions), FAILED after a start is needs_review.
+    """
 
     def __init__(self, outbox: Outbox, station_id: str = "st-01") -> None:
         self.outbox = outbox
@@ -99,15 +115,26 @@ class FakeHub:
         self.updates: list[JobUpdate] = []
         self.events: list[Event] = []
         self.reject: set[StationJobStatus] = set()
+        self.reject_step_start = False
+        self.started: set[UUID] = set()
+        self.plans: dict[UUID, list[StepSpec]] = {}
         self.online = True
 
     def new_job(
-        self, text: str | None = "Anna & Ben", status: JobStatus = H.ASSIGNED, version: int = 1
+        self,
+        text: str | None = "Anna & Ben",
+        status: JobStatus = H.ASSIGNED,
+        version: int = 1,
+        steps: list[StepSpec] | None = None,
     ) -> JobAssignment:
         job_id = uuid4()
         self.jobs[job_id] = JobState(
             job_id=job_id, status=status, version=version, station_id=self.station_id
         )
+        plan = steps if steps is not None else engraving_steps()
+        if text is None:
+            plan = [step for step in plan if step.kind is not StepKind.ENGRAVE]
+        self.plans[job_id] = plan
         return self.assignment(job_id, text)
 
     def assignment(self, job_id: UUID, text: str | None = "Anna & Ben") -> JobAssignment:
@@ -119,8 +146,16 @@ class FakeHub:
             order_ref="o-1",
             piece=Piece(sku="RING-1", serial="SN-1"),
             engraving=Engraving(text=text) if text else None,
-            steps=["engrave", "photograph"],
+            steps=self.plans.get(job_id) or engraving_steps(),
         )
+
+    def progress(self, job_id: UUID) -> list[tuple[str | None, str | None]]:
+        """(step, phase) of every accepted-or-not step update the station sent."""
+        return [
+            (u.step, u.step_phase)
+            for u in self.updates
+            if u.job_id == job_id and u.status is S.RUNNING and u.step
+        ]
 
     def status(self, job_id: UUID) -> JobStatus:
         return self.jobs[job_id].status
@@ -150,18 +185,24 @@ class FakeHub:
             message.expected_version == state.version
             and (state.status, message.status) in ALLOWED
             and message.status not in self.reject
+            and not (self.reject_step_start and message.step_phase == "start")
         )
         if ok:
-            new = (
-                H.NEEDS_REVIEW
-                if message.status is S.FAILED and state.status is H.RUNNING
-                else H(message.status.value)
-            )
-            state = state.model_copy(update={"status": new, "version": state.version + 1})
+            state = self._move(message, state)
             self.jobs[message.job_id] = state
         outcome = AckOutcome.ACCEPTED if ok else AckOutcome.REJECTED
         reason = None if ok else f"version {state.version}, status {state.status}"
         return Ack(epoch=message.epoch, seq=message.seq, outcome=outcome, reason=reason, job=state)
+
+    def _move(self, message: JobUpdate, state: JobState) -> JobState:
+        if message.step_phase == "start":
+            self.started.add(message.job_id)
+        new, bump = H(message.status.value), 1
+        if message.status is S.FAILED and state.status is H.RUNNING:
+            new = H.NEEDS_REVIEW if message.job_id in self.started else H.FAILED
+        elif message.status is S.DONE:
+            bump = 2  # running -> verifying -> done
+        return state.model_copy(update={"status": new, "version": state.version + bump})
 
     async def serve(self) -> None:
         while True:

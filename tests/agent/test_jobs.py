@@ -11,13 +11,24 @@ from uuid import UUID
 
 import pytest
 
+from agent.config import DeviceConfig
 from agent.context import AgentContext
 from agent.jobs import INCONSISTENT, INTERRUPTED, JobRunner
 from agent.jobstore import JobStore, Phase
+from agent.steps import AutoSignoff
 from drivers.laser.sim import SimLaser
-from protocol.models import Command, JobStatus, Severity, StationJobStatus
+from protocol.models import Command, JobStatus, Severity, StationJobStatus, StepKind, StepSpec
 
 S = StationJobStatus
+R = S.RUNNING
+# What a station sends for the hub's engraving plan (conftest.engraving_steps).
+ENGRAVING_WALK = [S.ACKNOWLEDGED, R, R, R, R, R, S.DONE]
+ENGRAVING_PROGRESS = [
+    ("inspect_in_photo", "done"),
+    ("engrave", "start"),
+    ("engrave", "done"),
+    ("engraving_photo", "done"),
+]
 
 
 async def until(probe: Callable[[], Any], seconds: float = 5.0) -> Any:
@@ -29,11 +40,11 @@ async def until(probe: Callable[[], Any], seconds: float = 5.0) -> Any:
 
 
 @asynccontextmanager
-async def running(ctx: AgentContext, hub: Any) -> AsyncIterator[JobRunner]:
+async def running(ctx: AgentContext, hub: Any, **runner_options: Any) -> AsyncIterator[JobRunner]:
     """A runner (and the hub pump) on ``ctx``; leaving cancels both, like a crash would."""
     hub.outbox = ctx.outbox
     ctx.outbox.resend_all_now()  # what the link does on every connect
-    runner = JobRunner(ctx)
+    runner = JobRunner(ctx, **runner_options)
     tasks = [asyncio.create_task(runner.run()), asyncio.create_task(hub.serve())]
     try:
         yield runner
@@ -61,11 +72,14 @@ async def test_happy_path_with_evidence(make_context: Any, hub_factory: Any) -> 
         job = hub.new_job("Anna & Ben")
         runner.on_assignment(job)
         await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
-    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.RUNNING, S.DONE]
-    assert [u.expected_version for u in hub.updates] == [1, 2, 3]
-    done = hub.updates[-1]
-    gcode = next(e for e in done.evidence if e.kind == "gcode")
-    photo = next(e for e in done.evidence if e.kind == "photo")
+    assert hub.statuses_sent(job.job_id) == ENGRAVING_WALK
+    assert hub.progress(job.job_id) == ENGRAVING_PROGRESS
+    assert [u.expected_version for u in hub.updates] == [1, 2, 3, 4, 5, 6, 7]
+    evidence = [e for u in hub.updates for e in u.evidence]
+    gcode = next(e for e in evidence if e.kind == "gcode")
+    photo = next(e for e in evidence if e.kind == "photo" and e.step == "engraving_photo")
+    photo_steps = {e.step for e in evidence if e.kind == "photo"}
+    assert photo_steps == {"inspect_in_photo", "engraving_photo"}
     assert gcode.step == "engrave"
     assert gcode.sha256
     proof = ctx.config.data_dir / "proofs" / f"{photo.sha256}.png"
@@ -85,7 +99,7 @@ async def test_duplicate_assignment_is_ignored(make_context: Any, hub_factory: A
         await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
         runner.on_assignment(job)  # re-sent after a birth: long done here
         await asyncio.sleep(0.05)
-    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.RUNNING, S.DONE]
+    assert hub.statuses_sent(job.job_id) == ENGRAVING_WALK
 
 
 @pytest.mark.asyncio
@@ -143,7 +157,8 @@ async def test_restart_after_start_fails_and_never_reengraves(
         runner.on_assignment(hub.assignment(job.job_id))  # the hub re-sends open jobs on birth
         await until(lambda: hub.events)
         await asyncio.sleep(0.05)
-    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.RUNNING, S.FAILED]
+    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, R, R, R, S.FAILED]
+    assert hub.progress(job.job_id) == ENGRAVING_PROGRESS[:2]
     assert hub.updates[-1].detail == INTERRUPTED
     assert (hub.events[0].kind, hub.events[0].severity) == ("job_interrupted", Severity.MAJOR)
     assert laser(second).engrave_count == 0
@@ -165,7 +180,7 @@ async def test_update_sent_before_a_restart_is_settled_by_its_ack(
     hub.online = True
     async with running(second, hub):
         await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
-    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.RUNNING, S.DONE]
+    assert hub.statuses_sent(job.job_id) == ENGRAVING_WALK
     assert hub.updates[0].epoch == first.outbox.epoch  # the original message, re-sent
 
 
@@ -179,7 +194,7 @@ async def test_reconcile_acknowledged_continues_with_running(
         job = hub.new_job(status=JobStatus.ACKNOWLEDGED, version=2)
         runner.on_assignment(job)
         await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
-    assert hub.statuses_sent(job.job_id) == [S.RUNNING, S.DONE]
+    assert hub.statuses_sent(job.job_id) == ENGRAVING_WALK[1:]
 
 
 @pytest.mark.asyncio
@@ -191,7 +206,7 @@ async def test_reconcile_running_never_started_here_fails(
     async with running(ctx, hub) as runner:
         job = hub.new_job(status=JobStatus.RUNNING, version=3)
         runner.on_assignment(job)
-        await until(lambda: hub.status(job.job_id) is JobStatus.NEEDS_REVIEW)
+        await until(lambda: hub.status(job.job_id) is JobStatus.FAILED)
     assert hub.updates[-1].detail == INCONSISTENT
     assert laser(ctx).engrave_count == 0
 
@@ -232,3 +247,124 @@ async def test_stop_lets_the_engraving_finish(make_context: Any, hub_factory: An
     await asyncio.gather(*tasks, return_exceptions=True)
     assert phase(ctx, job.job_id) is Phase.FINISHED
     assert hub.statuses_sent(job.job_id)[-1] is S.DONE
+
+
+@pytest.mark.asyncio
+async def test_rejected_engraving_start_never_moves_the_laser(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    hub.reject_step_start = True  # e.g. the hub gave the job to someone else meanwhile
+    async with running(ctx, hub) as runner:
+        job = hub.new_job()
+        runner.on_assignment(job)
+        await until(lambda: phase(ctx, job.job_id) is Phase.DROPPED)
+    assert hub.progress(job.job_id) == ENGRAVING_PROGRESS[:2]
+    assert laser(ctx).engrave_count == 0
+
+
+@pytest.mark.asyncio
+async def test_missing_device_blocks_before_the_start_gate(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context(devices=[DeviceConfig(name="camera-1", family="camera")])
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub) as runner:
+        job = hub.new_job("Anna")
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.BLOCKED)
+    assert hub.statuses_sent(job.job_id) == [S.ACKNOWLEDGED, S.BLOCKED]
+    assert hub.updates[-1].detail == "no laser on this station (step engrave)"
+
+
+PACKING = [
+    StepSpec(name="inspect_in_photo", kind=StepKind.PHOTO, evidence=["photo"]),
+    StepSpec(
+        name="pack",
+        kind=StepKind.MANUAL,
+        evidence=["photo"],
+        signoff_required=True,
+        params={"box": "ring-box-velvet", "gift_message": "Happy birthday"},
+    ),
+]
+
+
+@pytest.mark.asyncio
+async def test_signoff_step_without_a_provider_is_blocked(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub) as runner:
+        job = hub.new_job(None, steps=PACKING)
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.BLOCKED)
+    assert "pack needs a technician sign-off" in hub.updates[-1].detail
+
+
+@pytest.mark.asyncio
+async def test_auto_signoff_signs_manual_steps(
+    make_context: Any, hub_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    async with running(ctx, hub, signoff=AutoSignoff("st-01")) as runner:
+        job = hub.new_job(None, steps=PACKING)
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
+    pack = next(u for u in hub.updates if u.step == "pack")
+    assert [(e.kind, e.by) for e in pack.evidence] == [("photo", None), ("signoff", "auto:st-01")]
+    assert "Happy birthday" not in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_step_without_an_executor_is_blocked(make_context: Any, hub_factory: Any) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    weigh = [StepSpec(name="inspect_in_weight", kind=StepKind.WEIGH, evidence=["weight"])]
+    async with running(ctx, hub) as runner:
+        job = hub.new_job(None, steps=weigh)
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.BLOCKED)
+    assert hub.updates[-1].detail.startswith("no executor for weigh steps")
+
+
+@pytest.mark.asyncio
+async def test_unstarted_job_taken_back_and_reassigned_runs_again(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    hub.reject = {S.ACKNOWLEDGED}
+    async with running(ctx, hub) as runner:
+        job = hub.new_job()
+        runner.on_assignment(job)
+        await until(lambda: phase(ctx, job.job_id) is Phase.DROPPED)
+        hub.reject = set()
+        hub.jobs[job.job_id] = hub.jobs[job.job_id].model_copy(update={"version": 4})
+        runner.on_assignment(hub.assignment(job.job_id))  # the hub assigned it again, v4
+        await until(lambda: hub.status(job.job_id) is JobStatus.DONE)
+    assert laser(ctx).engrave_count == 1
+
+
+@pytest.mark.asyncio
+async def test_job_dropped_after_it_started_is_never_run_again(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    store = JobStore(ctx.db)
+    job = hub.new_job()
+    store.insert(job)
+    store.set_phase(job.job_id, Phase.STARTED)  # the laser may have touched the piece
+    store.drop(job.job_id)  # e.g. the hub rejected the step's report
+    assert phase(ctx, job.job_id) is Phase.VOID
+    state = hub.jobs[job.job_id]
+    hub.jobs[job.job_id] = state.model_copy(update={"version": state.version + 5})
+    async with running(ctx, hub) as runner:
+        runner.on_assignment(hub.assignment(job.job_id))  # a hub bug must not re-engrave
+        await asyncio.sleep(0.1)
+    assert laser(ctx).engrave_count == 0
+    assert hub.updates == []
+    assert phase(ctx, job.job_id) is Phase.VOID

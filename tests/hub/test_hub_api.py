@@ -16,11 +16,20 @@ from hub.runtime import HubRuntime
 from hub.settings import HubSettings
 from hub.store import create_hub_engine, session_factory
 
-ORDER = {
-    "external_id": "shop-1001",
-    "piece": {"sku": "RING-AU-18", "serial": "SN-0001"},
-    "engraving": {"text": "Anna & Ben"},
+LINE = {
+    "line_id": "1",
+    "piece": {
+        "sku": "RING-14K-6",
+        "serial": "SN-0001",
+        "metal": "gold",
+        "stones": [{"type": "diamond", "treatment": "none"}],
+        "declared_value": {"amount": 1500, "currency": "EUR"},
+    },
+    "engraving": {"text": "Anna & Ben", "template": "ring_band", "font": "futural"},
 }
+ORDER = {"external_id": "shop-1001", "lines": [LINE]}
+ADMIN = {"X-API-Key": "dev-admin-key"}
+INTEGRATOR = {"X-API-Key": "dev-integrator-key"}
 
 
 def hub_settings(tmp_path: Path, mqtt_url: str | None = None, **extra: object) -> HubSettings:
@@ -43,7 +52,9 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 @pytest_asyncio.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://hub", headers=ADMIN
+    ) as client:
         yield client
 
 
@@ -71,14 +82,15 @@ async def test_health_is_503_when_database_is_gone(app: FastAPI, client: httpx.A
 
 @pytest.mark.asyncio
 async def test_order_is_idempotent_and_conflicts_are_409(client: httpx.AsyncClient) -> None:
-    first = await client.post("/orders", json=ORDER)
+    first = await client.post("/orders", json=ORDER, headers=INTEGRATOR)
     assert first.status_code == 201, first.text
     body = first.json()
-    assert body["status"] == "queued"  # no station online
-    again = await client.post("/orders", json=ORDER)
+    assert [j["status"] for j in body["jobs"]] == ["queued"]  # no station online
+    again = await client.post("/orders", json=ORDER, headers=INTEGRATOR)
     assert again.status_code == 200
     assert again.json() == body
-    changed = {**ORDER, "engraving": {"text": "Anna & Bob"}}
+    changed_line = {**LINE, "engraving": {**LINE["engraving"], "text": "Anna & Bob"}}
+    changed = {**ORDER, "lines": [changed_line]}
     conflict = await client.post("/orders", json=changed)
     assert conflict.status_code == 409
     assert "different content" in conflict.json()["detail"]
@@ -87,8 +99,9 @@ async def test_order_is_idempotent_and_conflicts_are_409(client: httpx.AsyncClie
 @pytest.mark.parametrize(
     ("patch", "field"),
     [
-        ({"engraving": {"text": ""}}, "text"),
-        ({"piece": {"sku": "RING"}}, "serial"),
+        ({"lines": [{**LINE, "engraving": {"text": "", "template": "ring_band"}}]}, "text"),
+        ({"lines": [{**LINE, "piece": {"sku": "RING"}}]}, "serial"),
+        ({"lines": []}, "lines"),
         ({"external_id": "x" * 65}, "external_id"),
         ({"colour": "red"}, "colour"),
     ],
@@ -105,13 +118,14 @@ async def test_invalid_order_is_422_naming_the_field(
 @pytest.mark.asyncio
 async def test_job_detail_list_and_404(client: httpx.AsyncClient) -> None:
     created = (await client.post("/orders", json=ORDER)).json()
-    job = (await client.get(f"/jobs/{created['job_id']}")).json()
+    job_id = created["jobs"][0]["job_id"]
+    job = (await client.get(f"/jobs/{job_id}")).json()
     assert job["external_id"] == "shop-1001"
     assert (job["status"], job["version"], job["started"]) == ("queued", 1, False)
     assert [h["to_status"] for h in job["history"]] == ["queued"]
     assert "Anna" not in str(job)  # the engraving text is not exposed by /jobs
     listed = (await client.get("/jobs", params={"status": "queued"})).json()
-    assert [j["id"] for j in listed] == [created["job_id"]]
+    assert [j["id"] for j in listed] == [job_id]
     assert (await client.get("/jobs", params={"status": "done"})).json() == []
     missing = await client.get("/jobs/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
@@ -141,10 +155,45 @@ async def test_stations_dead_letters_metrics(app: FastAPI, client: httpx.AsyncCl
     assert "benchfleet_hub_stations_online 1.0" in metrics.text
 
 
-def test_production_refuses_default_secret(tmp_path: Path) -> None:
+STRONG_KEYS = [{"name": "shop", "role": "integrator", "key": "k" * 32}]
+
+
+def test_production_refuses_default_secret_and_keys(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="secret_key"):
-        hub_settings(tmp_path, environment="production")
-    ok = hub_settings(tmp_path, environment="production", secret_key="s3cret-from-vault")
+        hub_settings(tmp_path, environment="production", api_keys=STRONG_KEYS)
+    with pytest.raises(ValueError, match="api_keys is empty"):
+        hub_settings(tmp_path, environment="production", secret_key="s3cret-from-vault")
+    dev_key = [{"name": "shop", "role": "integrator", "key": "dev-integrator-key"}]
+    with pytest.raises(ValueError, match="development default"):
+        hub_settings(
+            tmp_path, environment="production", secret_key="s3cret-from-vault", api_keys=dev_key
+        )
+    ok = hub_settings(
+        tmp_path, environment="production", secret_key="s3cret-from-vault", api_keys=STRONG_KEYS
+    )
+    assert [k.name for k in ok.effective_api_keys] == ["shop"]
     assert ok.effective_database_url == f"sqlite:///{tmp_path / 'hub' / 'hub.db'}"
     with pytest.raises(ValueError, match="mqtt://"):
         hub_settings(tmp_path, mqtt_url="http://broker")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "expected"),
+    [
+        ("POST", "/orders", {}, 401),
+        ("POST", "/orders", {"X-API-Key": "wrong"}, 401),
+        ("POST", "/orders", {"X-API-Key": "dev-technician-key"}, 403),
+        ("GET", "/jobs", INTEGRATOR, 403),
+        ("GET", "/jobs", {"Authorization": "Bearer dev-technician-key"}, 200),
+        ("GET", "/stations", {"X-API-Key": "dev-engineer-key"}, 200),
+        ("GET", "/health", {}, 200),
+    ],
+)
+@pytest.mark.asyncio
+async def test_roles(
+    app: FastAPI, method: str, path: str, headers: dict[str, str], expected: int
+) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as anonymous:
+        response = await anonymous.request(method, path, json=ORDER, headers=headers)
+    assert response.status_code == expected, response.text

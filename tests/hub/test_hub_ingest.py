@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -13,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.dispatch import Outgoing
 from hub.ingest import handle_message
-from hub.jobs import create_order
 from hub.store.models import (
     DeadLetter,
     EventRecord,
@@ -28,6 +29,7 @@ from protocol.models import (
     AckOutcome,
     Birth,
     Death,
+    DeviceInfo,
     Event,
     JobAssignment,
     JobStatus,
@@ -51,16 +53,24 @@ async def _send(sessions: Sessions, kind: topics.Up, message: Message) -> list[O
     return await handle_message(sessions, topic=topics.up(station, kind), payload=encode(message))
 
 
+DEVICES = [
+    DeviceInfo(name="laser", family="laser", field_mm=110, fonts=["futural"]),
+    DeviceInfo(name="camera", family="camera"),
+]
+
+
 async def _birth(sessions: Sessions, station: str = "st-a", bd_seq: int = 1) -> list[Outgoing]:
-    birth = Birth(station_id=station, bd_seq=bd_seq, epoch=1, agent_version="t")
+    birth = Birth(station_id=station, bd_seq=bd_seq, epoch=1, agent_version="t", devices=DEVICES)
     return await _send(sessions, topics.Up.BIRTH, birth)
 
 
-async def _order(sessions: Sessions, external_id: str = "o-1") -> None:
-    async with sessions.begin() as session:
-        await create_order(
-            session, external_id=external_id, sku="RING", serial="SN", engraving_text=SECRET_TEXT
-        )
+@pytest.fixture
+def make_order(h: Any) -> Callable[..., Awaitable[None]]:
+    async def make(sessions: Sessions, external_id: str = "o-1") -> None:
+        async with sessions.begin() as session:
+            await h.new_order(session, external_id, SECRET_TEXT)
+
+    return make
 
 
 def _update(job_id: object, status: StationJobStatus, version: int, seq: int) -> JobUpdate:
@@ -113,8 +123,10 @@ async def test_unusable_payload_becomes_dead_letter(
 
 
 @pytest.mark.asyncio
-async def test_birth_assigns_and_duplicate_update_applies_once(sessions: Sessions) -> None:
-    await _order(sessions)
+async def test_birth_assigns_and_duplicate_update_applies_once(
+    sessions: Sessions, make_order: Callable[..., Awaitable[None]]
+) -> None:
+    await make_order(sessions)
     out = await _birth(sessions)
     (assignment,) = _only(out, JobAssignment)
     assert isinstance(assignment, JobAssignment)
@@ -139,8 +151,10 @@ async def test_birth_assigns_and_duplicate_update_applies_once(sessions: Session
 
 
 @pytest.mark.asyncio
-async def test_rejected_update_is_answered_the_same_when_repeated(sessions: Sessions) -> None:
-    await _order(sessions)
+async def test_rejected_update_is_answered_the_same_when_repeated(
+    sessions: Sessions, make_order: Callable[..., Awaitable[None]]
+) -> None:
+    await make_order(sessions)
     (assignment,) = _only(await _birth(sessions), JobAssignment)
     assert isinstance(assignment, JobAssignment)
     stale = _update(assignment.job_id, StationJobStatus.ACKNOWLEDGED, 1, seq=7)
@@ -170,8 +184,10 @@ async def test_stale_death_is_ignored(sessions: Sessions) -> None:
 
 
 @pytest.mark.asyncio
-async def test_birth_resends_open_jobs_with_current_version(sessions: Sessions) -> None:
-    await _order(sessions)
+async def test_birth_resends_open_jobs_with_current_version(
+    sessions: Sessions, make_order: Callable[..., Awaitable[None]]
+) -> None:
+    await make_order(sessions)
     (assignment,) = _only(await _birth(sessions, bd_seq=1), JobAssignment)
     assert isinstance(assignment, JobAssignment)
     update = _update(assignment.job_id, StationJobStatus.ACKNOWLEDGED, 2, seq=1)
@@ -212,10 +228,10 @@ async def test_events_and_telemetry_are_stored_and_acked(sessions: Sessions) -> 
 
 @pytest.mark.asyncio
 async def test_logs_never_carry_engraving_text(
-    sessions: Sessions, caplog: pytest.LogCaptureFixture
+    sessions: Sessions, caplog: pytest.LogCaptureFixture, make_order: Callable[..., Awaitable[None]]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    await _order(sessions)
+    await make_order(sessions)
     (assignment,) = _only(await _birth(sessions), JobAssignment)
     assert isinstance(assignment, JobAssignment)
     bad = json.dumps({"v": 1, "engraving": SECRET_TEXT}).encode()

@@ -1,11 +1,13 @@
-"""The job engine on SQLite and PostgreSQL: orders, assignment, the state machine, reassignment."""
+"""The job engine on SQLite and PostgreSQL: orders, assignment, the state machine with steps,
+verification, reassignment, and the guard that never retries irreversible work."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import count
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -20,35 +22,14 @@ from hub.jobs import (
     reassign_stale,
 )
 from hub.settings import HubSettings
-from hub.store.models import Job, JobTransition, Station
+from hub.store.models import EvidenceRecord, Job, JobTransition, Station
 from hub.transitions import HUB_ACTOR, move_job
-from protocol.models import JobStatus, JobUpdate, StationJobStatus, utcnow
+from protocol.models import Evidence, JobStatus, JobUpdate, StationJobStatus, utcnow
 
 Sessions = async_sessionmaker[AsyncSession]
 S = StationJobStatus
 _seq = count(1)
-
-
-def add_station(
-    session: AsyncSession,
-    station_id: str,
-    *,
-    online: bool = True,
-    offline_since: datetime | None = None,
-    epoch: int = 1,
-    bd_seq: int = 0,
-) -> Station:
-    station = Station(
-        id=station_id,
-        online=online,
-        epoch=epoch,
-        bd_seq=bd_seq,
-        agent_version="test",
-        devices=[],
-        offline_since=offline_since,
-    )
-    session.add(station)
-    return station
+SHA = "ab" * 32
 
 
 def job_update(
@@ -57,62 +38,89 @@ def job_update(
     status: StationJobStatus,
     expected_version: int,
     *,
-    epoch: int = 1,
-    seq: int | None = None,
+    step: str | None = None,
+    phase: str | None = None,
+    evidence: list[Evidence] | None = None,
     detail: str = "",
 ) -> JobUpdate:
-    return JobUpdate(
-        station_id=station_id,
-        epoch=epoch,
-        seq=seq if seq is not None else next(_seq),
-        job_id=job_id,
-        expected_version=expected_version,
-        status=status,
-        detail=detail,
+    return JobUpdate.model_validate(
+        {
+            "station_id": station_id,
+            "epoch": 1,
+            "seq": next(_seq),
+            "job_id": job_id,
+            "expected_version": expected_version,
+            "status": status,
+            "step": step,
+            "step_phase": phase,
+            "detail": detail,
+            "evidence": evidence or [],
+        }
     )
 
 
-async def _order(session: AsyncSession, external_id: str = "o-1", text: str = "Anna") -> Job:
-    _, job, _ = await create_order(
-        session, external_id=external_id, sku="RING-1", serial="SN1", engraving_text=text
-    )
-    return job
+def proof(step: str, kind: str = "photo") -> Evidence:
+    return Evidence.model_validate({"step": step, "kind": kind, "sha256": SHA})
+
+
+async def send(session: AsyncSession, job: Job, status: StationJobStatus, **kw: Any) -> Any:
+    update = job_update(job.station_id or "st-a", job.id, status, job.version, **kw)
+    result = await apply_station_update(session, station_id=update.station_id, update=update)
+    await session.refresh(job)
+    return result
+
+
+async def walk_steps(session: AsyncSession, job: Job, *, skip_evidence: str = "") -> None:
+    """Report every step of the engraving plan as a station would."""
+    for step in ("inspect_in_photo", "engrave", "engraving_photo", "inspect_out_photo"):
+        kind = "gcode" if step == "engrave" else "photo"
+        if step == "engrave":
+            assert (await send(session, job, S.RUNNING, step=step, phase="start")).accepted
+        evidence = [] if step == skip_evidence else [proof(step, kind)]
+        result = await send(session, job, S.RUNNING, step=step, phase="done", evidence=evidence)
+        assert result.accepted, result.reason
 
 
 @pytest.mark.asyncio
-async def test_create_order_is_idempotent_and_detects_conflicts(sessions: Sessions) -> None:
+async def test_create_order_is_idempotent_and_detects_conflicts(sessions: Sessions, h: Any) -> None:
+    now = utcnow()
+    request = h.order_request("o-1", "Anna")
     async with sessions.begin() as session:
-        order, job, created = await create_order(
-            session, external_id="o-1", sku="RING-1", serial="SN1", engraving_text="Anna"
+        order, jobs, created = await create_order(
+            session, request=request, due_at=now + timedelta(days=1), now=now
         )
     assert created
-    assert (job.status, job.version) == ("queued", 1)
+    assert [(j.status, j.version) for j in jobs] == [("queued", 1)]
+    assert [s["name"] for s in jobs[0].steps] == [
+        "inspect_in_photo",
+        "engrave",
+        "engraving_photo",
+        "inspect_out_photo",
+    ]
     async with sessions.begin() as session:
-        again, same_job, created = await create_order(
-            session, external_id="o-1", sku="RING-1", serial="SN1", engraving_text="Anna"
-        )
+        again, same, created = await create_order(session, request=request, due_at=now, now=now)
         assert not created
-        assert (again.id, same_job.id) == (order.id, job.id)
+        assert (again.id, [j.id for j in same]) == (order.id, [j.id for j in jobs])
+        changed = h.order_request("o-1", "Anne")
         with pytest.raises(OrderConflictError, match="different content"):
-            await create_order(
-                session, external_id="o-1", sku="RING-1", serial="SN1", engraving_text="Anne"
-            )
+            await create_order(session, request=changed, due_at=now, now=now)
 
 
 @pytest.mark.asyncio
-async def test_assigns_to_least_loaded_online_station(sessions: Sessions) -> None:
+async def test_assigns_to_least_loaded_online_station(sessions: Sessions, h: Any) -> None:
     now = utcnow()
     async with sessions.begin() as session:
-        add_station(session, "st-a")
-        add_station(session, "st-b")
-        add_station(session, "st-off", online=False, offline_since=now)
-        jobs = [await _order(session, f"o-{i}") for i in range(3)]
+        session.add_all([h.station("st-a"), h.station("st-b")])
+        session.add(h.station("st-off", online=False, offline_since=now))
+        jobs = [
+            await h.new_order(session, f"o-{i}", now=now + timedelta(seconds=i)) for i in range(3)
+        ]
         assigned = await assign_queued(session, now=now)
     assert [j.id for j in assigned] == [j.id for j in jobs]
     assert [j.station_id for j in assigned] == ["st-a", "st-b", "st-a"]
     assert all((j.status, j.version) == ("assigned", 2) for j in assigned)
     async with sessions.begin() as session:
-        await _order(session, "o-3")
+        await h.new_order(session, "o-3")
         (fourth,) = await assign_queued(session, now=now)
         history = (await session.scalars(select(JobTransition.to_status))).all()
     assert fourth.station_id == "st-b"
@@ -120,41 +128,87 @@ async def test_assigns_to_least_loaded_online_station(sessions: Sessions) -> Non
 
 
 @pytest.mark.asyncio
-async def test_no_online_station_leaves_job_queued(sessions: Sessions) -> None:
+async def test_no_online_station_leaves_job_queued(sessions: Sessions, h: Any) -> None:
     async with sessions.begin() as session:
-        add_station(session, "st-a", online=False)
-        job = await _order(session)
+        session.add(h.station("st-a", online=False))
+        job = await h.new_order(session)
         assert await assign_queued(session, now=utcnow()) == []
     assert job.status == "queued"
 
 
-async def _assigned_job(sessions: Sessions, station: str = "st-a") -> Job:
+async def _assigned_job(sessions: Sessions, h: Any, station: str = "st-a") -> Job:
     async with sessions.begin() as session:
-        add_station(session, station)
-        job = await _order(session)
+        session.add(h.station(station))
+        job = await h.new_order(session)
         await assign_queued(session, now=utcnow())
     return job
 
 
 @pytest.mark.asyncio
-async def test_happy_path_and_start_gate(sessions: Sessions) -> None:
-    job = await _assigned_job(sessions)
+async def test_happy_path_steps_verification_and_evidence(sessions: Sessions, h: Any) -> None:
+    job = await _assigned_job(sessions, h)
     async with sessions.begin() as session:
-        for status, version in ((S.ACKNOWLEDGED, 2), (S.RUNNING, 3), (S.DONE, 4)):
-            result = await apply_station_update(
-                session, station_id="st-a", update=job_update("st-a", job.id, status, version)
+        job = await session.get_one(Job, job.id)
+        assert (await send(session, job, S.ACKNOWLEDGED)).accepted
+        assert (await send(session, job, S.RUNNING)).accepted
+        assert not job.started
+        await walk_steps(session, job)
+        assert job.started
+        result = await send(session, job, S.DONE)
+        evidence = (await session.scalars(select(EvidenceRecord.step))).all()
+        history = (
+            await session.scalars(
+                select(JobTransition.to_status).where(JobTransition.job_id == job.id)
             )
-            assert result.accepted, result.reason
-            assert result.state is not None
-            assert result.state.version == version + 1
-        final = await session.get(Job, job.id)
-    assert final is not None
-    assert (final.status, final.version, final.started) == ("done", 5, True)
+        ).all()
+    assert result.accepted
+    assert result.state.status is JobStatus.DONE
+    assert (job.status, job.version) == ("done", 11)
+    assert history[-2:] == ["verifying", "done"]
+    assert sorted(evidence) == sorted(
+        ["inspect_in_photo", "engrave", "engraving_photo", "inspect_out_photo"]
+    )
 
 
 @pytest.mark.asyncio
-async def test_version_mismatch_is_rejected_with_current_state(sessions: Sessions) -> None:
-    job = await _assigned_job(sessions)
+async def test_missing_evidence_fails_verification(sessions: Sessions, h: Any) -> None:
+    job = await _assigned_job(sessions, h)
+    async with sessions.begin() as session:
+        job = await session.get_one(Job, job.id)
+        await send(session, job, S.ACKNOWLEDGED)
+        await send(session, job, S.RUNNING)
+        await walk_steps(session, job, skip_evidence="engraving_photo")
+        result = await send(session, job, S.DONE)
+        last = (
+            await session.scalars(select(JobTransition).order_by(JobTransition.id.desc()))
+        ).first()
+    assert result.state.status is JobStatus.NEEDS_REVIEW
+    assert last is not None
+    assert last.reason == "verification: engraving_photo lacks photo"
+
+
+@pytest.mark.asyncio
+async def test_step_progress_rules(sessions: Sessions, h: Any) -> None:
+    job = await _assigned_job(sessions, h)
+    async with sessions.begin() as session:
+        job = await session.get_one(Job, job.id)
+        await send(session, job, S.ACKNOWLEDGED)
+        await send(session, job, S.RUNNING)
+        unknown = await send(session, job, S.RUNNING, step="polish", phase="done")
+        ungated = await send(session, job, S.RUNNING, step="engrave", phase="done")
+        first = await send(session, job, S.RUNNING, step="inspect_in_photo", phase="done")
+        twice = await send(session, job, S.RUNNING, step="inspect_in_photo", phase="done")
+    assert not unknown.accepted
+    assert "step of the plan" in (unknown.reason or "")
+    assert not ungated.accepted
+    assert "irreversible: its start must be accepted first" in (ungated.reason or "")
+    assert first.accepted
+    assert (twice.accepted, twice.reason) == (False, "step inspect_in_photo is already done")
+
+
+@pytest.mark.asyncio
+async def test_version_mismatch_is_rejected_with_current_state(sessions: Sessions, h: Any) -> None:
+    job = await _assigned_job(sessions, h)
     async with sessions.begin() as session:
         result = await apply_station_update(
             session, station_id="st-a", update=job_update("st-a", job.id, S.ACKNOWLEDGED, 1)
@@ -166,10 +220,10 @@ async def test_version_mismatch_is_rejected_with_current_state(sessions: Session
 
 
 @pytest.mark.asyncio
-async def test_wrong_station_and_bad_transition_are_rejected(sessions: Sessions) -> None:
-    job = await _assigned_job(sessions)
+async def test_wrong_station_and_bad_transition_are_rejected(sessions: Sessions, h: Any) -> None:
+    job = await _assigned_job(sessions, h)
     async with sessions.begin() as session:
-        add_station(session, "st-x")
+        session.add(h.station("st-x"))
         other = await apply_station_update(
             session, station_id="st-x", update=job_update("st-x", job.id, S.ACKNOWLEDGED, 2)
         )
@@ -182,31 +236,39 @@ async def test_wrong_station_and_bad_transition_are_rejected(sessions: Sessions)
     assert "assigned -> done is not allowed" in (jump.reason or "")
 
 
+@pytest.mark.parametrize(
+    ("before", "requested", "expected"),
+    [
+        ("assigned", S.FAILED, "failed"),
+        ("assigned", S.BLOCKED, "blocked"),
+        ("acknowledged", S.FAILED, "failed"),
+        ("acknowledged", S.BLOCKED, "blocked"),
+        ("running", S.FAILED, "failed"),  # nothing irreversible started yet
+        ("engraving", S.FAILED, "needs_review"),  # the laser may have touched the piece
+    ],
+)
 @pytest.mark.asyncio
-async def test_failure_after_start_goes_to_needs_review(sessions: Sessions) -> None:
-    job = await _assigned_job(sessions)
+async def test_failures_and_blocks(
+    sessions: Sessions, h: Any, before: str, requested: StationJobStatus, expected: str
+) -> None:
+    job = await _assigned_job(sessions, h)
     async with sessions.begin() as session:
-        for status, version in ((S.ACKNOWLEDGED, 2), (S.RUNNING, 3)):
-            await apply_station_update(
-                session, station_id="st-a", update=job_update("st-a", job.id, status, version)
-            )
-        result = await apply_station_update(
-            session,
-            station_id="st-a",
-            update=job_update("st-a", job.id, S.FAILED, 4, detail="laser alarm 1"),
-        )
+        job = await session.get_one(Job, job.id)
+        if before != "assigned":
+            await send(session, job, S.ACKNOWLEDGED)
+        if before in ("running", "engraving"):
+            await send(session, job, S.RUNNING)
+        if before == "engraving":
+            await send(session, job, S.RUNNING, step="inspect_in_photo", phase="done")
+            await send(session, job, S.RUNNING, step="engrave", phase="start")
+        result = await send(session, job, requested, detail="laser alarm 1")
         last = (
             await session.scalars(select(JobTransition).order_by(JobTransition.id.desc()))
         ).first()
     assert result.accepted
-    assert result.state is not None
-    assert result.state.status is JobStatus.NEEDS_REVIEW
+    assert job.status == expected
     assert last is not None
-    assert (last.to_status, last.reason, last.actor) == (
-        "needs_review",
-        "laser alarm 1",
-        "station:st-a",
-    )
+    assert (last.to_status, last.reason, last.actor) == (expected, "laser alarm 1", "station:st-a")
 
 
 SETTINGS = HubSettings(
@@ -215,19 +277,26 @@ SETTINGS = HubSettings(
 
 
 @pytest.mark.asyncio
-async def test_offline_station_jobs_requeued_but_never_started_ones(sessions: Sessions) -> None:
+async def test_offline_station_jobs_requeued_but_never_started_ones(
+    sessions: Sessions, h: Any
+) -> None:
     now = utcnow()
     async with sessions.begin() as session:
-        add_station(session, "st-a")
-        add_station(session, "st-b", online=False)
-        unstarted = await _order(session, "o-1")
-        started = await _order(session, "o-2")
-        await assign_queued(session, now=now)  # both go to st-a, the only online station
-        for status, version in ((S.ACKNOWLEDGED, 2), (S.RUNNING, 3)):
-            await apply_station_update(
-                session, station_id="st-a", update=job_update("st-a", started.id, status, version)
-            )
-        add_station(session, "st-c")
+        session.add(h.station("st-a"))
+        unstarted = await h.new_order(session, "o-1", now=now)
+        reversible = await h.new_order(session, "o-2", now=now + timedelta(seconds=1))
+        await assign_queued(session, now=now)  # both to st-a, the only station
+        for job in (unstarted, reversible):
+            await send(session, job, S.ACKNOWLEDGED)
+        await send(session, reversible, S.RUNNING)
+        await send(session, reversible, S.RUNNING, step="inspect_in_photo", phase="done")
+        started = await h.new_order(session, "o-3", now=now + timedelta(seconds=2))
+        await assign_queued(session, now=now, max_open=3)
+        for status in (S.ACKNOWLEDGED, S.RUNNING):
+            await send(session, started, status)
+        await send(session, started, S.RUNNING, step="inspect_in_photo", phase="done")
+        await send(session, started, S.RUNNING, step="engrave", phase="start")
+        session.add(h.station("st-c"))
         station = await session.get_one(Station, "st-a")
         station.online, station.offline_since = False, now - timedelta(seconds=10)
         await session.flush()
@@ -235,19 +304,22 @@ async def test_offline_station_jobs_requeued_but_never_started_ones(sessions: Se
         requeued = await reassign_stale(
             session, now=now, settings=SETTINGS, hub_started_at=hub_start
         )
-        assert [j.id for j in requeued] == [unstarted.id]
-        assert unstarted.status == "queued"
-        assert unstarted.station_id is None
-        (moved,) = await assign_queued(session, now=now)
-        assert moved.station_id == "st-c"
+        assert [j.id for j in requeued] == [unstarted.id, reversible.id]
+        assert (reversible.status, reversible.station_id, reversible.progress) == (
+            "queued",
+            None,
+            {},
+        )
+        moved = await assign_queued(session, now=now)
+        assert {j.station_id for j in moved} == {"st-c"}
         await session.refresh(started)
         assert (started.status, started.station_id) == ("running", "st-a")
 
 
 @pytest.mark.asyncio
-async def test_startup_grace_delays_offline_reassignment(sessions: Sessions) -> None:
+async def test_startup_grace_delays_offline_reassignment(sessions: Sessions, h: Any) -> None:
     now = utcnow()
-    job = await _assigned_job(sessions)
+    job = await _assigned_job(sessions, h)
     async with sessions.begin() as session:
         station = await session.get_one(Station, "st-a")
         station.online, station.offline_since = False, now - timedelta(seconds=30)
@@ -263,8 +335,8 @@ async def test_startup_grace_delays_offline_reassignment(sessions: Sessions) -> 
 
 
 @pytest.mark.asyncio
-async def test_unacknowledged_assignment_times_out(sessions: Sessions) -> None:
-    job = await _assigned_job(sessions)
+async def test_unacknowledged_assignment_times_out(sessions: Sessions, h: Any) -> None:
+    job = await _assigned_job(sessions, h)
     later = utcnow() + timedelta(seconds=61)
     async with sessions.begin() as session:
         requeued = await reassign_stale(
@@ -278,10 +350,10 @@ async def test_unacknowledged_assignment_times_out(sessions: Sessions) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.asyncio
-async def test_double_assign_race_has_one_winner(pg_sessions: Sessions) -> None:
+async def test_double_assign_race_has_one_winner(pg_sessions: Sessions, h: Any) -> None:
     sessions = pg_sessions
     async with sessions.begin() as session:
-        job_id = (await _order(session)).id
+        job_id = (await h.new_order(session)).id
     now = utcnow()
     async with sessions() as first, sessions() as second:
         job_a = await first.get_one(Job, job_id)
@@ -295,7 +367,7 @@ async def test_double_assign_race_has_one_winner(pg_sessions: Sessions) -> None:
             now=now,
             station_id="st-a",
         )
-        # second blocks on the row lock until first commits, then finds version 2 != 1.
+        # second blocks on the audit head lock until first commits, then finds version 2 != 1.
         racing = asyncio.create_task(
             move_job(
                 second,

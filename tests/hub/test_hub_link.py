@@ -16,7 +16,7 @@ from hub.app import create_app
 from hub.settings import HubSettings
 from protocol import topics
 from protocol.codec import decode_as, decode_hub_state, encode
-from protocol.models import Birth, HubState, JobAssignment
+from protocol.models import Birth, DeviceInfo, HubState, JobAssignment
 
 pytestmark = [pytest.mark.broker, pytest.mark.asyncio]
 
@@ -60,19 +60,27 @@ async def test_hub_online_state_assignment_and_offline_on_stop(
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://hub") as client,
+        httpx.AsyncClient(
+            transport=transport, base_url="http://hub", headers={"X-API-Key": "dev-admin-key"}
+        ) as client,
         aiomqtt.Client(broker.host, broker.port, identifier="st-a") as station,
     ):
         await _wait_connected(app, client)
         assert (await _hub_state(broker)).online
         await station.subscribe(topics.down_filter("st-a"), qos=1)
-        birth = Birth(station_id="st-a", bd_seq=1, epoch=1, agent_version="smoke")
+        devices = [DeviceInfo(name="l", family="laser"), DeviceInfo(name="c", family="camera")]
+        birth = Birth(station_id="st-a", bd_seq=1, epoch=1, agent_version="smoke", devices=devices)
         await station.publish(topics.up("st-a", topics.Up.BIRTH), encode(birth), qos=1)
-        order = {
-            "external_id": "smoke-1",
-            "piece": {"sku": "RING", "serial": "SN1"},
-            "engraving": {"text": "Hi"},
+        line = {
+            "piece": {
+                "sku": "RING-14K-6",
+                "serial": "SN1",
+                "metal": "gold",
+                "declared_value": {"amount": 100},
+            },
+            "engraving": {"text": "Hi", "template": "ring_band"},
         }
+        order = {"external_id": "smoke-1", "lines": [line]}
         for _ in range(100):  # the birth is processed asynchronously
             stations = (await client.get("/stations")).json()
             if stations and stations[0]["online"]:
@@ -84,7 +92,7 @@ async def test_hub_online_state_assignment_and_offline_on_stop(
                 assignment = decode_as(JobAssignment, bytes(message.payload), topic="")  # type: ignore[arg-type]
                 assert isinstance(assignment, JobAssignment), assignment
                 break
-        assert str(assignment.job_id) == created["job_id"]
+        assert str(assignment.job_id) == created["jobs"][0]["job_id"]
         assert assignment.version == 2
         assert assignment.engraving is not None
         assert assignment.engraving.text == "Hi"

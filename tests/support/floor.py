@@ -52,7 +52,12 @@ class Floor:
         self.broker = PrivateBroker(root / "broker")
         self.http_port = free_port()
         self.database_url = database_url
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=5)
+        # The documented development admin key (hub/settings.py DEV_API_KEYS).
+        self.api = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.http_port}",
+            timeout=5,
+            headers={"X-API-Key": "dev-admin-key"},
+        )
         self.hub: ManagedProcess | None = None
         self.agents: dict[str, ManagedProcess] = {}
         self._hub_starts = 0
@@ -135,14 +140,19 @@ class Floor:
         return time.monotonic() - started
 
     def post_order(self, external_id: str, text: str = "Anna & Ben 2026") -> str:
-        body = {
-            "external_id": external_id,
-            "piece": {"sku": "RING-14K-6", "serial": f"SN-{external_id}"},
-            "engraving": {"text": text},
+        line = {
+            "piece": {
+                "sku": "RING-14K-6",
+                "serial": f"SN-{external_id}",
+                "metal": "gold",
+                "declared_value": {"amount": 950},
+            },
+            "engraving": {"text": text, "template": "ring_band"},
         }
+        body = {"external_id": external_id, "lines": [line]}
         response = self.api.post("/orders", json=body)
         assert response.status_code == 201, response.text
-        return str(response.json()["job_id"])
+        return str(response.json()["jobs"][0]["job_id"])
 
     def job(self, job_id: str) -> dict[str, Any]:
         response = self.api.get(f"/jobs/{job_id}")

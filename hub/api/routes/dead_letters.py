@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from hub.api.auth import FloorReader
 from hub.api.deps import SessionDep
 from hub.api.schemas import DeadLetterOut
 from hub.store.models import DeadLetter
@@ -21,7 +22,7 @@ PREVIEW_BYTES = 200
     f"database; the preview shows its first {PREVIEW_BYTES} bytes.",
 )
 async def list_dead_letters(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    session: SessionDep, _: FloorReader, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> list[DeadLetterOut]:
     rows = await session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit))
     return [

@@ -1,0 +1,168 @@
+"""How a station executes one step of a job: a small table of executors by step kind, and the
+technician sign-off.
+
+An executor says which device it lacks (:meth:`StepExecutor.missing`) and runs the step,
+returning the evidence it produced (:meth:`StepExecutor.execute`). Device families plug in by
+adding an executor to the table given to :class:`agent.jobs.JobRunner`; today: engrave (laser),
+photo (camera) and manual steps (a technician's hands, proven by a photo and a sign-off).
+Scale (``weigh``), cleaner (``clean``) and scanner (``scan``) executors are wired once their
+drivers land.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
+
+from protocol.models import Evidence, JobAssignment, StepKind, StepSpec
+
+if TYPE_CHECKING:
+    from agent.devices import DeviceManager
+
+
+class StepError(Exception):
+    """A step cannot be done (not a device fault): the job fails with this message."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What an executor may use: the job, the station's devices, where proofs go."""
+
+    job_id: UUID
+    assignment: JobAssignment
+    devices: DeviceManager
+    proofs_dir: Path
+
+
+class StepExecutor(Protocol):
+    """Runs one kind of step."""
+
+    def missing(self, step: StepSpec, devices: DeviceManager) -> str | None:
+        """The device family this station lacks for ``step``, or None."""
+
+    def refusal(self, step: StepSpec, ctx: StepContext) -> str | None:
+        """Why this station would refuse ``step`` before touching the piece, or None
+        (checked before the job's start gate, so a refusal blocks instead of failing)."""
+
+    async def execute(self, step: StepSpec, ctx: StepContext) -> list[Evidence]:
+        """Do the step; return its evidence. Device faults raise ``drivers.errors.DeviceError``."""
+
+
+def keep_proof(image: bytes, proofs_dir: Path) -> str:
+    """Store a photo content-addressed under ``proofs_dir`` (fsync'd); return its SHA-256."""
+    digest = hashlib.sha256(image).hexdigest()
+    proofs_dir.mkdir(parents=True, exist_ok=True)
+    partial = proofs_dir / f"{digest}.png.part"
+    with partial.open("wb") as file:
+        file.write(image)
+        file.flush()
+        os.fsync(file.fileno())
+    partial.replace(proofs_dir / f"{digest}.png")
+    return digest
+
+
+async def _photo(step: StepSpec, ctx: StepContext) -> Evidence:
+    camera = ctx.devices.camera
+    if camera is None:
+        raise StepError(f"step {step.name}: no camera on this station")
+    digest = keep_proof(await camera.capture(), ctx.proofs_dir)
+    return Evidence(step=step.name, kind="photo", sha256=digest)
+
+
+class EngraveExecutor:
+    """The laser engraves the assignment's text on its item template in its font (the hub
+    checked length and glyphs; the laser's own layout check runs before the start gate)."""
+
+    def missing(self, step: StepSpec, devices: DeviceManager) -> str | None:
+        return "laser" if devices.laser is None else None
+
+    def refusal(self, step: StepSpec, ctx: StepContext) -> str | None:
+        laser, engraving = ctx.devices.laser, ctx.assignment.engraving
+        if laser is None or engraving is None:
+            return f"step {step.name}: nothing to engrave" if laser else None
+        try:
+            laser.layout(engraving.text, template=engraving.template, font=engraving.font)
+        except (ValueError, KeyError) as err:
+            reason = getattr(err, "reason", type(err).__name__)  # never the text itself
+            return f"laser cannot lay out the text ({reason})"
+        return None
+
+    async def execute(self, step: StepSpec, ctx: StepContext) -> list[Evidence]:
+        laser, engraving = ctx.devices.laser, ctx.assignment.engraving
+        if laser is None:
+            raise StepError(f"step {step.name}: no laser on this station")
+        if engraving is None:
+            raise StepError(f"step {step.name}: the assignment has no engraving")
+        report = await laser.engrave(
+            engraving.text, template=engraving.template, font=engraving.font
+        )
+        return [Evidence(step=step.name, kind="gcode", sha256=report.gcode_sha256)]
+
+
+class PhotoExecutor:
+    """The camera takes the proof photo."""
+
+    def missing(self, step: StepSpec, devices: DeviceManager) -> str | None:
+        return "camera" if devices.camera is None else None
+
+    def refusal(self, step: StepSpec, ctx: StepContext) -> str | None:
+        return None
+
+    async def execute(self, step: StepSpec, ctx: StepContext) -> list[Evidence]:
+        return [await _photo(step, ctx)]
+
+
+class ManualExecutor:
+    """A technician's step (packing, hand cleaning, rework): a photo if the step asks for one;
+    the sign-off (required for these steps) comes from the runner's :class:`SignoffProvider`."""
+
+    def missing(self, step: StepSpec, devices: DeviceManager) -> str | None:
+        return "camera" if "photo" in step.evidence and devices.camera is None else None
+
+    def refusal(self, step: StepSpec, ctx: StepContext) -> str | None:
+        return None
+
+    async def execute(self, step: StepSpec, ctx: StepContext) -> list[Evidence]:
+        return [await _photo(step, ctx)] if "photo" in step.evidence else []
+
+
+ExecutorTable = dict[StepKind, StepExecutor]
+
+
+def default_executors() -> ExecutorTable:
+    """The executors of the device families with drivers today."""
+    return {
+        StepKind.ENGRAVE: EngraveExecutor(),
+        StepKind.PHOTO: PhotoExecutor(),
+        StepKind.MANUAL: ManualExecutor(),
+    }
+
+
+class SignoffProvider(Protocol):
+    """Who vouches for a step that needs a technician's sign-off."""
+
+    async def signoff(self, step: StepSpec, job_id: UUID) -> Evidence:
+        """Wait for the sign-off of ``step``; return it as ``kind="signoff"`` evidence."""
+
+
+class AutoSignoff:
+    """Signs every step off at once as ``auto:<station>``: for demo and test floors only (the
+    dossier shows that no person signed). The station screen brings a real provider."""
+
+    def __init__(self, station_id: str) -> None:
+        self.by = f"auto:{station_id}"[:64]
+
+    async def signoff(self, step: StepSpec, job_id: UUID) -> Evidence:
+        return Evidence(step=step.name, kind="signoff", by=self.by)
+
+
+def signoff_provider(config: object) -> SignoffProvider | None:
+    """The provider the station config asks for: ``auto_signoff = true`` -> :class:`AutoSignoff`,
+    otherwise none (jobs with sign-off steps are then blocked before they start)."""
+    if getattr(config, "auto_signoff", False):
+        return AutoSignoff(str(getattr(config, "station_id", "station")))
+    return None
