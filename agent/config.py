@@ -53,6 +53,9 @@ class StationConfig(BaseModel):
     resend_after_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     telemetry_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     devices: list[DeviceConfig] = Field(default_factory=list, max_length=64)
+    # Demo and test floors only: sign steps off as ``auto:<station>`` (the dossier shows that no
+    # person signed). Real stations leave it off; the station screen brings technicians' sign-off.
+    auto_signoff: bool = False
 
     @field_validator("mqtt_url")
     @classmethod

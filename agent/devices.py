@@ -14,19 +14,23 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from agent.config import DeviceConfig
 from agent.context import AgentContext
 from agent.events import emit_event
 from drivers.base import Device
 from drivers.camera.base import Camera
-from drivers.errors import DeviceError
+from drivers.cleaner.base import UltrasonicCleaner
+from drivers.errors import DeviceError, DeviceUnavailableError
 from drivers.laser.base import Laser
+from drivers.laser.fonts import ENGRAVING_FONTS
 from drivers.registry import backend_class
+from drivers.scale.base import Scale
 from protocol.models import DeviceInfo, Severity
 
 log = logging.getLogger(__name__)
@@ -106,6 +110,16 @@ class DeviceManager:
             self._set_state(entry, DeviceState.UNAVAILABLE, str(error))
             log.warning("device %s: unavailable: %s", entry.config.name, error)
 
+    @contextlib.contextmanager
+    def using(self, device: Device) -> Iterator[Device]:
+        """Use ``device``; if it turns out to be gone, take it out of service (the supervisor
+        reopens it) and let the error go on to the job runner."""
+        try:
+            yield device
+        except DeviceUnavailableError as err:
+            self.mark_unavailable(device, err)
+            raise
+
     async def try_open(self, entry: ManagedDevice) -> bool:
         """(Re)open one device; on failure schedule the next try. True when it is ready."""
         try:
@@ -132,9 +146,15 @@ class DeviceManager:
             self.on_change(entry)
 
     def infos(self) -> list[DeviceInfo]:
-        """The devices as the birth message announces them."""
+        """The devices as the birth message announces them, with what the hub routes by."""
         return [
-            DeviceInfo(name=d.name, family=d.family, model=d.model, backend=d.backend)
+            DeviceInfo(
+                name=d.name,
+                family=d.family,
+                model=d.model,
+                backend=d.backend,
+                **_capabilities(d),
+            )
             for d in self.devices
         ]
 
@@ -145,6 +165,19 @@ class DeviceManager:
                 await device.close()
             except (DeviceError, OSError) as err:
                 log.warning("device %s: close failed: %s", device.name, err)
+
+
+def _capabilities(device: Device) -> dict[str, Any]:
+    """What a device promises the hub's router; unknown stays unannounced (None)."""
+    options = device.options
+    if isinstance(device, Laser):
+        field = options.get("field_mm")
+        return {"fonts": list(ENGRAVING_FONTS), "field_mm": float(field) if field else None}
+    if isinstance(device, UltrasonicCleaner):
+        return {"cleaning": ["ultrasonic"]}
+    if isinstance(device, Scale) and options.get("calibration_due"):
+        return {"calibration_due": date.fromisoformat(str(options["calibration_due"]))}
+    return {}
 
 
 def _construct(config: DeviceConfig) -> Device:

@@ -3,10 +3,9 @@ technician sign-off.
 
 An executor says which device it lacks (:meth:`StepExecutor.missing`) and runs the step,
 returning the evidence it produced (:meth:`StepExecutor.execute`). Device families plug in by
-adding an executor to the table given to :class:`agent.jobs.JobRunner`; today: engrave (laser),
-photo (camera) and manual steps (a technician's hands, proven by a photo and a sign-off).
-Scale (``weigh``), cleaner (``clean``) and scanner (``scan``) executors are wired once their
-drivers land.
+adding an executor to the table given to :class:`agent.jobs.JobRunner`: engrave (laser),
+photo (camera) and manual steps (a technician's hands, proven by a photo and a sign-off) here;
+weigh (scale), clean (cleaner) and scan (camera + zxing-cpp) in :mod:`agent.executors`.
 """
 
 from __future__ import annotations
@@ -69,7 +68,9 @@ async def _photo(step: StepSpec, ctx: StepContext) -> Evidence:
     camera = ctx.devices.camera
     if camera is None:
         raise StepError(f"step {step.name}: no camera on this station")
-    digest = keep_proof(await camera.capture(), ctx.proofs_dir)
+    with ctx.devices.using(camera):
+        image = await camera.capture()
+    digest = keep_proof(image, ctx.proofs_dir)
     return Evidence(step=step.name, kind="photo", sha256=digest)
 
 
@@ -97,9 +98,10 @@ class EngraveExecutor:
             raise StepError(f"step {step.name}: no laser on this station")
         if engraving is None:
             raise StepError(f"step {step.name}: the assignment has no engraving")
-        report = await laser.engrave(
-            engraving.text, template=engraving.template, font=engraving.font
-        )
+        with ctx.devices.using(laser):
+            report = await laser.engrave(
+                engraving.text, template=engraving.template, font=engraving.font
+            )
         return [Evidence(step=step.name, kind="gcode", sha256=report.gcode_sha256)]
 
 
@@ -134,11 +136,16 @@ ExecutorTable = dict[StepKind, StepExecutor]
 
 
 def default_executors() -> ExecutorTable:
-    """The executors of the device families with drivers today."""
+    """One executor per step kind, for every device family with a driver."""
+    from agent.executors import CleanExecutor, ScanExecutor, WeighExecutor
+
     return {
         StepKind.ENGRAVE: EngraveExecutor(),
         StepKind.PHOTO: PhotoExecutor(),
         StepKind.MANUAL: ManualExecutor(),
+        StepKind.WEIGH: WeighExecutor(),
+        StepKind.CLEAN: CleanExecutor(),
+        StepKind.SCAN: ScanExecutor(),
     }
 
 

@@ -92,6 +92,13 @@ class UltrasonicCleaner(Device):
     def running(self) -> bool:
         return self._run_lock.locked()
 
+    def program(self, name: str) -> CleaningProgram:
+        """The unit's named program (from its model config); ``KeyError`` lists the names.
+
+        Backends with a program table override this; the base knows none.
+        """
+        raise KeyError(f"cleaner {self.name!r} has no program {name!r}")
+
     async def read_temperature(self) -> float:
         """The bath temperature in °C."""
         return await self._guarded("read temperature", self._read_temperature_c())

@@ -29,6 +29,7 @@ from pymodbus.pdu import ModbusPDU
 
 from drivers.cleaner.base import UltrasonicCleaner
 from drivers.cleaner.config import DEFAULT_MODEL, CleanerConfig, load_cleaner_config
+from drivers.cleaner.program import CleaningProgram
 from drivers.errors import (
     DeviceProtocolError,
     DeviceReportedError,
@@ -64,6 +65,9 @@ class ModbusCleaner(UltrasonicCleaner):
     @property
     def model(self) -> str:
         return self.config.model
+
+    def program(self, name: str) -> CleaningProgram:
+        return self.config.program(name)
 
     def _load_config(self) -> CleanerConfig:
         path = self.options.get("config_path")

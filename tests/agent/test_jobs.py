@@ -15,7 +15,7 @@ from agent.config import DeviceConfig
 from agent.context import AgentContext
 from agent.jobs import INCONSISTENT, INTERRUPTED, JobRunner
 from agent.jobstore import JobStore, Phase
-from agent.steps import AutoSignoff
+from agent.steps import AutoSignoff, default_executors
 from drivers.laser.sim import SimLaser
 from protocol.models import Command, JobStatus, Severity, StationJobStatus, StepKind, StepSpec
 
@@ -323,11 +323,26 @@ async def test_step_without_an_executor_is_blocked(make_context: Any, hub_factor
     ctx = await make_context()
     hub = hub_factory(ctx.outbox)
     weigh = [StepSpec(name="inspect_in_weight", kind=StepKind.WEIGH, evidence=["weight"])]
-    async with running(ctx, hub) as runner:
+    without_weigh = {k: v for k, v in default_executors().items() if k is not StepKind.WEIGH}
+    async with running(ctx, hub, executors=without_weigh) as runner:
         job = hub.new_job(None, steps=weigh)
         runner.on_assignment(job)
         await until(lambda: hub.status(job.job_id) is JobStatus.BLOCKED)
     assert hub.updates[-1].detail.startswith("no executor for weigh steps")
+
+
+@pytest.mark.asyncio
+async def test_weigh_step_on_a_station_without_a_scale_is_blocked(
+    make_context: Any, hub_factory: Any
+) -> None:
+    ctx = await make_context()
+    hub = hub_factory(ctx.outbox)
+    weigh = [StepSpec(name="inspect_in_weight", kind=StepKind.WEIGH, evidence=["weight"])]
+    async with running(ctx, hub) as runner:
+        job = hub.new_job(None, steps=weigh)
+        runner.on_assignment(job)
+        await until(lambda: hub.status(job.job_id) is JobStatus.BLOCKED)
+    assert hub.updates[-1].detail.startswith("no scale on this station")
 
 
 @pytest.mark.asyncio
