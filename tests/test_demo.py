@@ -18,6 +18,7 @@ import psutil
 import pytest
 from rich.console import Console
 
+from agent.config import load_station_config
 from benchfleet import demo as demo_module
 from benchfleet.broker import INSTALL_HINT, BrokerError
 from benchfleet.demo import JOB_MARKER, READY_MARKER, write_station_configs
@@ -130,18 +131,20 @@ def test_duplicate_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_station_configs(tmp_path: Path) -> None:
-    import tomllib
-
     paths = write_station_configs(tmp_path, 2, "mqtt://127.0.0.1:1234")
     assert [p.name for p in paths] == ["st-01.toml", "st-02.toml"]
-    config = tomllib.loads(paths[1].read_text())
-    assert config["station_id"] == "st-02"
-    assert config["mqtt_url"] == "mqtt://127.0.0.1:1234"
-    assert config["data_dir"] == str(tmp_path / "stations" / "st-02")
-    assert [(d["family"], d["backend"]) for d in config["devices"]] == [
+    config = load_station_config(paths[1])  # what the agent will read: validated
+    assert config.station_id == "st-02"
+    assert config.mqtt_url == "mqtt://127.0.0.1:1234"
+    assert config.data_dir == tmp_path / "stations" / "st-02"
+    assert [(d.family, d.backend) for d in config.devices] == [
         ("laser", "sim"),
         ("camera", "sim"),
+        ("scale", "sim"),
+        ("cleaner", "sim"),
     ]
+    laser, camera = config.devices[0], config.devices[1]
+    assert laser.options["render_path"] == camera.options["scene_path"]  # photographs the burn
 
 
 def test_demo_without_mosquitto_exits_2(
@@ -236,7 +239,7 @@ def _run_demo_once(data_dir: Path) -> None:
         base = demo.value_after(READY_MARKER, timeout=90)
         job_id = demo.value_after(JOB_MARKER, timeout=30)
         _wait_for(lambda: sum(s["online"] for s in _get(f"{base}/stations")) == 2, timeout=30)
-        _wait_for(lambda: _get(f"{base}/jobs/{job_id}")["status"] == "done", timeout=30)
+        _wait_for(lambda: _get(f"{base}/jobs/{job_id}")["status"] == "done", timeout=120)
         _wait_for(lambda: any("verifying -> done" in line for line in demo.lines), timeout=10)
         assert _children_of(data_dir)
         demo.proc.send_signal(signal.SIGINT)
