@@ -134,6 +134,61 @@ def audit_verify(
     raise typer.Exit(1)
 
 
+devices_app = typer.Typer(help="Serial devices on this machine.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+
+
+@devices_app.command("scan")
+def devices_scan(
+    probe: Annotated[
+        bool,
+        typer.Option(
+            help="Also open each port and try the drivers' handshakes (sends bytes: never on a "
+            "port a running agent uses)."
+        ),
+    ] = False,
+    port: Annotated[
+        list[str] | None,
+        typer.Option("--port", help="Probe this port or URL too (e.g. a pty or socket://)."),
+    ] = None,
+    within: Annotated[float, typer.Option(help="Seconds each handshake may take.")] = 3.0,
+) -> None:
+    """List serial ports with their USB identity; with --probe, say what answers on each."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from drivers.scan import list_serial_ports
+    from drivers.scan import probe as probe_port
+
+    listed = list_serial_ports()
+    urls = [p.device for p in listed] if probe else []
+    urls += [u for u in port or [] if u not in urls]
+    found = {u: asyncio.run(probe_port(u, within=within)) for u in urls}
+    table = Table("port", "USB VID:PID", "serial number", "description", "answers as")
+    known = {p.device: p for p in listed}
+    for url in [p.device for p in listed] + [u for u in urls if u not in known]:
+        info, result = known.get(url), found.get(url)
+        answer = (
+            "(not probed)"
+            if result is None
+            else (
+                f"{result.family}/{result.backend} {result.model}".strip()
+                if result.family
+                else f"nothing ({result.detail})"
+            )
+        )
+        table.add_row(
+            url,
+            info.usb_id if info else "",
+            info.serial_number if info else "",
+            info.description if info else "",
+            answer,
+        )
+    Console().print(table if table.rows else "no serial ports found")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
