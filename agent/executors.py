@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from agent.devices import DeviceManager
-from agent.steps import StepContext, StepError, keep_proof
+from agent.steps import StepContext, StepError, take_proof_photo
 from drivers.camera.barcode import read_codes
 from drivers.cleaner.base import UltrasonicCleaner
 from drivers.scale.base import Scale
@@ -90,16 +90,8 @@ class ScanExecutor:
         return None
 
     async def execute(self, step: StepSpec, ctx: StepContext) -> list[Evidence]:
-        camera = ctx.devices.camera
-        if camera is None:
-            raise StepError(f"step {step.name}: no camera on this station")
-        with ctx.devices.using(camera):
-            image = await camera.capture()
-        digest = keep_proof(image, ctx.proofs_dir)
+        image, photo = await take_proof_photo(step, ctx)
         codes = read_codes(image)
         if not codes:
-            raise StepError(f"step {step.name}: no readable code in the photo {digest[:12]}")
-        return [
-            Evidence(step=step.name, kind="photo", sha256=digest),
-            Evidence(step=step.name, kind="scan", code=codes[0].text[:64]),
-        ]
+            raise StepError(f"step {step.name}: no readable code in photo {photo.sha256}")
+        return [photo, Evidence(step=step.name, kind="scan", code=codes[0].text[:64])]

@@ -18,6 +18,7 @@ from typing import Literal
 from uuid import UUID
 
 from agent.context import AgentContext
+from agent.events import emit_event
 from agent.jobstore import TERMINAL, JobStore, LocalJob, Phase
 from agent.outbox import MessageId
 from agent.steps import (
@@ -34,7 +35,6 @@ from protocol.models import (
     Ack,
     AckOutcome,
     Command,
-    Event,
     Evidence,
     JobAssignment,
     JobStatus,
@@ -343,18 +343,14 @@ class JobRunner:
             self._queue.put_nowait(job_id)
 
     def _event(self, kind: str, severity: Severity, job_id: UUID, message: str) -> None:
-        def build(epoch: int, seq: int) -> Event:
-            return Event(
-                station_id=self._station,
-                epoch=epoch,
-                seq=seq,
-                kind=kind,
-                severity=severity,
-                message=message[:1024],
-                job_id=job_id,
-            )
-
-        self._ctx.outbox.enqueue(topics.Up.EVENT, build)
+        emit_event(
+            self._ctx.outbox,
+            station_id=self._station,
+            kind=kind,
+            severity=severity,
+            message=message,
+            job_id=job_id,
+        )
 
 
 def create(ctx: AgentContext) -> JobRunner:

@@ -64,14 +64,19 @@ def keep_proof(image: bytes, proofs_dir: Path) -> str:
     return digest
 
 
-async def _photo(step: StepSpec, ctx: StepContext) -> Evidence:
+async def take_proof_photo(step: StepSpec, ctx: StepContext) -> tuple[bytes, Evidence]:
+    """Photograph with the station's camera, keep the proof; the image and its evidence."""
     camera = ctx.devices.camera
     if camera is None:
         raise StepError(f"step {step.name}: no camera on this station")
     with ctx.devices.using(camera):
         image = await camera.capture()
     digest = keep_proof(image, ctx.proofs_dir)
-    return Evidence(step=step.name, kind="photo", sha256=digest)
+    return image, Evidence(step=step.name, kind="photo", sha256=digest)
+
+
+async def _photo(step: StepSpec, ctx: StepContext) -> Evidence:
+    return (await take_proof_photo(step, ctx))[1]
 
 
 class EngraveExecutor:

@@ -92,29 +92,18 @@ async def append(
     seq = head.seq + 1
     # Round-trip through JSON so the hash covers exactly what the JSON column gives back.
     data = json.loads(canonical(data))
-    payload = entry_payload(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        order_id=order_id,
-        job_id=job_id,
-        station_id=station_id,
-        data=data,
-    )
-    digest = chain_hash(head.hash, payload)
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        order_id=order_id,
-        job_id=job_id,
-        station_id=station_id,
-        data=data,
-        prev_hash=head.hash,
-        hash=digest,
-    )
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "order_id": order_id,
+        "job_id": job_id,
+        "station_id": station_id,
+        "data": data,
+    }
+    digest = chain_hash(head.hash, entry_payload(**fields))
+    entry = AuditEntry(**fields, prev_hash=head.hash, hash=digest)
     session.add(entry)
     head.seq, head.hash = seq, digest
     await session.flush()
