@@ -6,10 +6,13 @@ format for shape errors and for catalogue errors alike.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from drivers.laser.templates import ItemTemplate, load_templates
+from drivers.laser.toolpath import TextNotEngravable, check_engravable
 from hub.catalogue import Catalogue, catalogue, cleaning_refusal, font_glyphs, unrenderable
 from hub.order_request import OrderLine, OrderRequest
 
@@ -92,4 +95,26 @@ def _check_engraving(line: OrderLine, at: Loc, cat: Catalogue) -> list[Problem]:
     if engraving.position is not None and engraving.position not in template.positions:
         msg = f"position {engraving.position!r} not in {', '.join(template.positions)}"
         problems.append(Problem((*where, "position"), msg, "unknown_position"))
+    if not problems:
+        problems += _laser_refusal(engraving.text, engraving.font, template.id, where)
     return problems
+
+
+def _laser_refusal(text: str, font: str, template_id: str, where: Loc) -> list[Problem]:
+    """The station laser's own layout check (edge spaces, look-alike glyphs, text too small
+    to fit): whatever the laser would refuse at the bench is refused here, before any work."""
+    laser_template = _laser_templates().get(template_id)
+    if laser_template is None:
+        msg = f"template {template_id!r} has no laser layout (firmware_configs/templates)"
+        return [Problem((*where, "template"), msg, "unknown_template")]
+    try:
+        check_engravable(text, font, laser_template)
+    except TextNotEngravable as refusal:
+        at = "" if refusal.position is None else f" (position {refusal.position})"
+        return [Problem((*where, "text"), f"{refusal.reason}{at}", refusal.kind)]
+    return []
+
+
+@functools.cache
+def _laser_templates() -> dict[str, ItemTemplate]:
+    return load_templates()

@@ -40,6 +40,8 @@ REFUSALS = [
     ({"engraving__text": "Zoë & Jürgen"}, ["engraving", "text"], "unrenderable_glyph"),
     ({"engraving__text": "Anna ❤ Ben"}, ["engraving", "text"], "unrenderable_glyph"),
     ({"engraving__font": "gothiceng"}, ["engraving", "font"], "unknown_font"),
+    # refused by the laser's own layout check, which intake runs too
+    ({"engraving__text": " Anna & Ben"}, ["engraving", "text"], "edge_space"),
     ({"engraving__template": "watch_caseback"}, ["engraving", "template"], "unknown_template"),
     ({"engraving__position": "outside"}, ["engraving", "position"], "unknown_position"),
     ({"piece__sku": "RING-99"}, ["piece", "sku"], "unknown_sku"),
@@ -159,3 +161,16 @@ async def test_full_vas_order_plans_every_step(api: httpx.AsyncClient) -> None:
     ]
     assert [s["irreversible"] for s in job["steps"]][1:4] == [True, False, True]
     assert "For Marie" not in str(job)  # step params (the gift message) are not exposed
+
+
+def test_hub_templates_match_what_the_laser_lays_out() -> None:
+    """Intake and the station laser must agree on every template, or orders pass intake and
+    block at the bench."""
+    from drivers.laser.templates import load_templates
+    from hub.catalogue import catalogue
+
+    laser = load_templates()
+    for template_id, template in catalogue().templates.items():
+        assert template_id in laser, template_id
+        assert template.max_chars == laser[template_id].max_chars, template_id
+        assert set(template.fonts) <= set(laser[template_id].fonts), template_id
