@@ -3,7 +3,8 @@
 `pyserial-asyncio-fast` (Home Assistant's maintained fork of pyserial-asyncio) puts the port's
 file descriptor on the event loop with ``add_reader``: one loop, no thread per port. Ports are
 opened with :func:`serial.serial_for_url`, so ``/dev/serial/by-id/...``, a pty path,
-``socket://host:port`` and ``loop://`` all work the same way (python-can's ``SerialBus`` idea).
+``socket://host:port`` and ``loop://`` all work the same way (python-can's ``SerialBus`` idea);
+``usb://VID:PID[/SERIAL]`` finds a USB adapter by its identity (:func:`resolve_port`).
 
 Every failure leaves this module as a :mod:`drivers.errors` exception: a port that cannot be
 opened or that vanishes is :class:`DeviceUnavailableError` (retryable: unplug/replug), a reply
@@ -17,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 import serial
+from serial.tools import list_ports
 from serial_asyncio_fast import connection_for_serial
 
 from drivers.errors import DeviceTimeoutError, DeviceUnavailableError
@@ -24,6 +26,41 @@ from drivers.errors import DeviceTimeoutError, DeviceUnavailableError
 log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 4096
+USB_SCHEME = "usb://"
+
+
+def resolve_port(url: str) -> str:
+    """``usb://VID:PID[/SERIAL]`` -> the device path of that USB serial adapter right now;
+    any other URL unchanged.
+
+    Identifying a device by its USB identity, not by ``/dev/ttyUSB0``, survives replugging into
+    another socket (the kernel may hand out a new number) and never opens the wrong device.
+    Several matches without a serial number are refused: the config must say which one.
+    """
+    if not url.startswith(USB_SCHEME):
+        return url
+    ident, _, serial_number = url.removeprefix(USB_SCHEME).partition("/")
+    vid_text, _, pid_text = ident.partition(":")
+    try:
+        vid, pid = int(vid_text, 16), int(pid_text, 16)
+    except ValueError:
+        raise DeviceUnavailableError(f"{url}: expected usb://VID:PID[/SERIAL] in hex") from None
+    matches: list[str] = [
+        str(port.device)
+        for port in list_ports.comports()
+        if (port.vid, port.pid) == (vid, pid)
+        and (not serial_number or port.serial_number == serial_number)
+    ]
+    if not matches:
+        raise DeviceUnavailableError(
+            f"no USB serial device {url.removeprefix(USB_SCHEME)} plugged in"
+        )
+    if len(matches) > 1:
+        raise DeviceUnavailableError(
+            f"{len(matches)} USB serial devices match {url} ({', '.join(sorted(matches))}): "
+            "add the serial number, usb://VID:PID/SERIAL"
+        )
+    return matches[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +91,7 @@ class SerialLine:
         settings = settings or SerialSettings()
         try:
             port = serial.serial_for_url(
-                url,
+                resolve_port(url),
                 baudrate=settings.baudrate,
                 bytesize=settings.bytesize,
                 parity=settings.parity,

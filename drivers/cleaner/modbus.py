@@ -36,6 +36,7 @@ from drivers.errors import (
     DeviceTimeoutError,
     DeviceUnavailableError,
 )
+from drivers.serial_link import resolve_port
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class ModbusCleaner(UltrasonicCleaner):
             raise DeviceUnavailableError(f"cleaner {self.name!r}: no serial port given")
         registers = self.config.registers
         self._client = AsyncModbusSerialClient(
-            self.url,
+            resolve_port(self.url),
             framer=FramerType.RTU,
             baudrate=registers.baudrate,
             parity=registers.parity,

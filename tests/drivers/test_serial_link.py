@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers import serial_link
 from drivers.errors import DeviceTimeoutError, DeviceUnavailableError
 from drivers.pty_sim import PtySimulator
 from drivers.serial_link import SerialLine
@@ -85,3 +86,50 @@ async def test_unplug_is_unavailable_and_replug_works_through_the_same_link(
 async def test_a_missing_port_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(DeviceUnavailableError, match="cannot open"):
         await SerialLine.open(str(tmp_path / "nothing-here"))
+
+
+# No USB serial adapter is plugged into a CI machine, so the OS port list is the one thing
+# replaced here (by ports shaped like pyserial's ListPortInfo); the resolver itself is real.
+class FakeUsbPort:
+    def __init__(self, device: str, vid: int, pid: int, serial_number: str) -> None:
+        self.device, self.vid, self.pid, self.serial_number = device, vid, pid, serial_number
+
+
+TWO_CH340 = [
+    FakeUsbPort("/dev/ttyUSB0", 0x1A86, 0x7523, "A1"),
+    FakeUsbPort("/dev/ttyUSB1", 0x1A86, 0x7523, "B2"),
+    FakeUsbPort("/dev/ttyACM0", 0x0403, 0x6001, "FT1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "device"),
+    [
+        ("usb://0403:6001", "/dev/ttyACM0"),
+        ("usb://1a86:7523/B2", "/dev/ttyUSB1"),
+        ("/dev/ttyS0", "/dev/ttyS0"),
+        ("socket://127.0.0.1:5000", "socket://127.0.0.1:5000"),
+    ],
+)
+def test_usb_identity_resolves_to_the_port_it_has_now(
+    monkeypatch: pytest.MonkeyPatch, url: str, device: str
+) -> None:
+    monkeypatch.setattr(serial_link.list_ports, "comports", lambda: TWO_CH340)
+    assert serial_link.resolve_port(url) == device
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("usb://1a86:7523", "add the serial number"),
+        ("usb://1a86:7523/ZZ", "no USB serial device 1a86:7523/ZZ plugged in"),
+        ("usb://dead:beef", "plugged in"),
+        ("usb://ttyUSB0", "expected usb://VID:PID"),
+    ],
+)
+def test_usb_identity_that_is_missing_or_ambiguous_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setattr(serial_link.list_ports, "comports", lambda: TWO_CH340)
+    with pytest.raises(DeviceUnavailableError, match=message):
+        serial_link.resolve_port(url)
