@@ -19,6 +19,7 @@ from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -149,6 +150,16 @@ class Scale(Device):
             tare = await self._tare(within)
         log.info("scale %s: tared %s", self.name, tare)
         return tare.to(self.unit)
+
+    async def config_drift(self) -> list[str]:
+        """Model, capacity and calibration date against ``firmware_configs/scale/<config>``
+        (option ``config``); a scale's settings are set on the balance, never written by us."""
+        from drivers.scale.config import load_scale_config  # the config imports this module
+
+        name = self.options.get("config")
+        if not name or self.identity is None:
+            return []
+        return load_scale_config(str(name)).drift(self.identity, date.today())
 
     async def identify(self) -> ScaleIdentity:
         """Ask the balance who it is, again (refused if it is not the scale we opened)."""

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from drivers.errors import (
@@ -30,7 +31,7 @@ from drivers.errors import (
 )
 from drivers.laser.base import JobState, Laser, LaserJob
 from drivers.laser.grbl.codes import describe_error
-from drivers.laser.grbl.profile import GrblProfile
+from drivers.laser.grbl.profile import GrblProfile, load_profile
 from drivers.laser.grbl.protocol import (
     Banner,
     Error,
@@ -159,6 +160,21 @@ class GrblLaser(Laser):
         for number, (wanted, _) in drift.items():
             await self.write_setting(number, wanted)
         return drift
+
+    def profile(self) -> GrblProfile:
+        """The settings profile this controller must match (option ``profile_path``, else
+        the reference diode laser in ``firmware_configs/grbl/``)."""
+        path = self.options.get("profile_path")
+        return load_profile(Path(path) if path else None)
+
+    async def config_drift(self) -> list[str]:
+        drift = self.profile().drift(await self.read_settings())
+        return [_drift_line(n, wanted, actual) for n, (wanted, actual) in drift.items()]
+
+    async def apply_config(self) -> list[str]:
+        """Settings by send-response only (EEPROM writes must never be streamed)."""
+        changed = await self.apply_profile(self.profile())
+        return [_drift_line(n, wanted, actual) for n, (wanted, actual) in changed.items()]
 
     async def unlock(self) -> None:
         """``$X``: leave Alarm without homing. Position is NOT verified; logged as such."""
@@ -305,3 +321,8 @@ def _same_kind(err: DeviceError, message: str) -> DeviceError:
         if isinstance(err, kind):
             return kind(message)
     return DeviceError(message)
+
+
+def _drift_line(number: int, wanted: float, actual: float | None) -> str:
+    found = "missing" if actual is None else f"{actual:g}"
+    return f"${number}: profile {wanted:g}, controller {found}"
