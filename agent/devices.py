@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -191,13 +191,16 @@ class DeviceSupervisor:
     def __init__(self, ctx: AgentContext) -> None:
         self._ctx = ctx
         self._stopping = asyncio.Event()
+        self._checks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         manager = self._ctx.devices
         manager.on_change = self._report
-        for entry in manager.managed:  # what went wrong before we were listening
+        for entry in manager.managed:  # what happened before we were listening
             if entry.state is DeviceState.UNAVAILABLE:
                 self._report(entry)
+            else:
+                self._spawn(self._check_drift(entry))
         while not self._stopping.is_set():
             now = time.monotonic()
             for entry in manager.managed:
@@ -208,9 +211,18 @@ class DeviceSupervisor:
 
     async def stop(self) -> None:
         self._stopping.set()
+        for task in list(self._checks):
+            task.cancel()
+
+    def apply_config(self, device_name: str) -> None:
+        """The hub asked for ``device_name``'s model config to be written (runs in the
+        background; the outcome is an event)."""
+        self._spawn(self._apply(device_name))
 
     def _report(self, entry: ManagedDevice) -> None:
         ready = entry.state is DeviceState.READY
+        if ready:
+            self._spawn(self._check_drift(entry))
         emit_event(
             self._ctx.outbox,
             station_id=self._ctx.config.station_id,
@@ -219,6 +231,45 @@ class DeviceSupervisor:
             message="reconnected" if ready else entry.last_error,
             device=entry.config.name,
         )
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._checks.add(task)  # keep a reference: the loop only holds weak ones
+        task.add_done_callback(self._checks.discard)
+
+    def _emit(self, kind: str, severity: Severity, device: str, lines: list[str]) -> None:
+        emit_event(
+            self._ctx.outbox,
+            station_id=self._ctx.config.station_id,
+            kind=kind,
+            severity=severity,
+            message="; ".join(lines),
+            device=device,
+        )
+
+    async def _check_drift(self, entry: ManagedDevice) -> None:
+        """Read the device back against its model config; report any difference."""
+        try:
+            drift = await entry.device.config_drift()
+        except DeviceError as err:
+            self._emit("config_check_failed", Severity.WARNING, entry.config.name, [str(err)])
+            return
+        if drift:
+            log.warning("device %s: config drift: %s", entry.config.name, "; ".join(drift))
+            self._emit("config_drift", Severity.WARNING, entry.config.name, drift)
+
+    async def _apply(self, device_name: str) -> None:
+        entry = next((e for e in self._ctx.devices.managed if e.config.name == device_name), None)
+        if entry is None or entry.state is not DeviceState.READY:
+            why = "no such device" if entry is None else f"device is {entry.state}"
+            self._emit("config_apply_failed", Severity.MINOR, device_name, [why])
+            return
+        try:
+            changed = await entry.device.apply_config()
+        except DeviceError as err:
+            self._emit("config_apply_failed", Severity.MINOR, device_name, [str(err)])
+            return
+        self._emit("config_applied", Severity.INFO, device_name, changed or ["nothing to change"])
 
 
 def create(ctx: AgentContext) -> DeviceSupervisor:

@@ -18,6 +18,7 @@ from agent.context import AgentContext, Component
 from agent.db import open_db
 from agent.devices import DeviceManager
 from agent.outbox import Outbox
+from protocol.models import Command, JobAssignment
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,31 @@ async def serve(config: StationConfig, stop: asyncio.Event | None = None) -> Non
         db.close()
 
 
+class _DownDispatch:
+    """What the hub sends, to the component it is for: jobs to the runner, device config
+    requests to the device supervisor."""
+
+    def __init__(self, runner: jobs.JobRunner, devices: device_supervisor.DeviceSupervisor):
+        self._runner, self._devices = runner, devices
+
+    def on_assignment(self, assignment: JobAssignment) -> None:
+        self._runner.on_assignment(assignment)
+
+    def on_command(self, command: Command) -> None:
+        if command.kind == "apply_device_config" and command.device:
+            self._devices.apply_config(command.device)
+        else:
+            self._runner.on_command(command)
+
+
 async def _run_components(ctx: AgentContext, stop: asyncio.Event) -> None:
     runner = jobs.create(ctx)
+    supervisor = device_supervisor.create(ctx)
     components: dict[str, Component] = {
         "jobs": runner,
         "telemetry": telemetry.create(ctx),
-        "devices": device_supervisor.create(ctx),
-        "link": link.create(ctx, runner),
+        "devices": supervisor,
+        "link": link.create(ctx, _DownDispatch(runner, supervisor)),
     }
     log.info(
         "agent %s: epoch %d, broker %s, outbox depth %s",

@@ -276,11 +276,16 @@ class Ack(Message):
 
 
 class Command(Message):
-    """Hub -> station control messages."""
+    """Hub -> station control messages.
+
+    ``apply_device_config`` asks the station to write ``device``'s model config (from its
+    ``firmware_configs/``) to the device; the result comes back as an event.
+    """
 
     msg_id: UUID = Field(default_factory=uuid4)
-    kind: Literal["rebirth", "cancel_job"]
+    kind: Literal["rebirth", "cancel_job", "apply_device_config"]
     job_id: UUID | None = None
+    device: Name | None = None
 
 
 # ---- events and telemetry -------------------------------------------------------------------

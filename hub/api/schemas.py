@@ -87,3 +87,17 @@ class DeadLetterOut(BaseModel):
     reason: str
     received_at: datetime
     payload_preview: str = Field(description="First 200 bytes, undecodable bytes replaced.")
+
+
+class StationEventOut(BaseModel):
+    """One event a station reported (device changes, config drift, job trouble)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    severity: str
+    message: str
+    device: str | None
+    job_id: uuid.UUID | None
+    at: datetime

@@ -80,3 +80,24 @@ async def test_missing_then_plugged_in_then_pulled_then_back(
         ("device_unavailable", "scale-1"),
         ("device_ready", "scale-1"),
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_device_that_drifted_from_its_model_config_is_reported(
+    make_context: Any,
+) -> None:
+    options = {"config": "mettler-xs204", "model": "XS204 220 g"}  # calibration overdue
+    ctx: AgentContext = await make_context(
+        devices=[DeviceConfig(name="scale-1", family="scale", backend="sim", options=options)]
+    )
+    supervisor = DeviceSupervisor(ctx)
+    task = asyncio.create_task(supervisor.run())
+    try:
+        await until(lambda: any(e["kind"] == "config_drift" for e in events(ctx)))
+    finally:
+        await supervisor.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    drift = next(e for e in events(ctx) if e["kind"] == "config_drift")
+    assert drift["device"] == "scale-1"
+    assert drift["message"] == "calibration was due 2026-09-30"

@@ -218,3 +218,26 @@ def test_frozen_station_is_dropped_by_keepalive_and_a_stale_will_is_ignored(floo
     client.disconnect()
     time.sleep(1.5)
     assert floor.stations()["st-01"]["online"] is True
+
+
+def test_engineer_applies_a_device_config_and_reads_the_outcome(floor: Floor) -> None:
+    floor.start_hub()
+    floor.start_agent("st-01")
+    floor.wait_online("st-01")
+    for device in ("laser", "camera", "nonexistent"):
+        response = floor.api.post(f"/stations/st-01/devices/{device}/apply-config")
+        assert response.status_code == 202, response.text
+
+    def outcomes() -> dict[str, dict[str, Any]] | None:
+        events = floor.api.get("/stations/st-01/events").json()
+        outcome_kinds = ("config_applied", "config_apply_failed")
+        found = {e["device"]: e for e in events if e["kind"] in outcome_kinds}
+        return found if len(found) == 3 else None
+
+    found = wait_until(outcomes, timeout=20, what="three config outcomes")
+    assert found["laser"]["kind"] == "config_applied"  # the simulator starts on-profile
+    assert found["laser"]["message"] == "nothing to change"
+    assert found["camera"]["kind"] == "config_apply_failed"
+    assert "no writable configuration" in found["camera"]["message"]
+    assert found["nonexistent"]["message"] == "no such device"
+    assert floor.api.post("/stations/st-99/devices/laser/apply-config").status_code == 404
