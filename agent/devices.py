@@ -223,14 +223,10 @@ class DeviceSupervisor:
         ready = entry.state is DeviceState.READY
         if ready:
             self._spawn(self._check_drift(entry))
-        emit_event(
-            self._ctx.outbox,
-            station_id=self._ctx.config.station_id,
-            kind="device_ready" if ready else "device_unavailable",
-            severity=Severity.INFO if ready else Severity.MAJOR,
-            message="reconnected" if ready else entry.last_error,
-            device=entry.config.name,
-        )
+            self._emit("device_ready", Severity.INFO, entry.config.name, ["reconnected"])
+        else:
+            name, error = entry.config.name, entry.last_error
+            self._emit("device_unavailable", Severity.MAJOR, name, [error])
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

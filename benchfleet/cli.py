@@ -170,22 +170,8 @@ def devices_scan(
     known = {p.device: p for p in listed}
     for url in [p.device for p in listed] + [u for u in urls if u not in known]:
         info, result = known.get(url), found.get(url)
-        answer = (
-            "(not probed)"
-            if result is None
-            else (
-                f"{result.family}/{result.backend} {result.model}".strip()
-                if result.family
-                else f"nothing ({result.detail})"
-            )
-        )
-        table.add_row(
-            url,
-            info.usb_id if info else "",
-            info.serial_number if info else "",
-            info.description if info else "",
-            answer,
-        )
+        usb = (info.usb_id, info.serial_number, info.description) if info else ("", "", "")
+        table.add_row(url, *usb, result.summary if result else "(not probed)")
     Console().print(table if table.rows else "no serial ports found")
 
 

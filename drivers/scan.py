@@ -47,6 +47,13 @@ class ProbeResult:
     model: str = ""
     detail: str = ""
 
+    @property
+    def summary(self) -> str:
+        """One line for people: what answered, or why nothing did."""
+        if not self.family:
+            return f"nothing ({self.detail})"
+        return f"{self.family}/{self.backend} {self.model}".strip()
+
 
 def list_serial_ports() -> list[PortInfo]:
     """Every serial port the OS knows, USB ones with their identity."""

@@ -13,7 +13,6 @@ from protocol.models import CleaningMethod
 
 MachineMethod = Literal["ultrasonic", "steam"]
 MACHINE_METHODS: tuple[MachineMethod, ...] = ("ultrasonic", "steam")
-PRINTABLE_ASCII = frozenset(chr(code) for code in range(32, 127))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,26 +106,3 @@ def cleaning_refusal(
         if treatment_verdict != "ok":
             return index, f"{method} cleaning is contraindicated for {treatment}-treated {stone}"
     return None
-
-
-@functools.cache
-def font_glyphs(font: str) -> frozenset[str] | None:
-    """The characters a Hershey font renders, or None when there is no such font."""
-    from HersheyFonts import HersheyFonts  # type: ignore[import-untyped]
-
-    fonts = HersheyFonts()
-    if font not in fonts.default_font_names:
-        return None
-    fonts.load_default_font(font)
-    # The package maps DEL (127) too; it is a control character, never engraved.
-    return frozenset(fonts.all_glyphs) & PRINTABLE_ASCII
-
-
-def unrenderable(text: str, font: str) -> list[str]:
-    """The distinct characters of ``text`` the font has no glyph for (in order of appearance)."""
-    glyphs = font_glyphs(font) or frozenset()
-    missing: list[str] = []
-    for char in text:
-        if char not in glyphs and char not in missing:
-            missing.append(char)
-    return missing

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from drivers.laser.fonts import Font, UnknownFontError, load_font
 from drivers.laser.templates import ItemTemplate, load_templates
 from drivers.laser.toolpath import TextNotEngravable, check_engravable
-from hub.catalogue import Catalogue, catalogue, cleaning_refusal, font_glyphs, unrenderable
+from hub.catalogue import Catalogue, catalogue, cleaning_refusal
 from hub.order_request import OrderLine, OrderRequest
 
 Loc = tuple[str | int, ...]
@@ -81,11 +82,12 @@ def _check_engraving(line: OrderLine, at: Loc, cat: Catalogue) -> list[Problem]:
         msg = f"unknown template {engraving.template!r} for SKU {line.piece.sku} ({offered})"
         return [Problem((*where, "template"), msg, "unknown_template")]
     problems: list[Problem] = []
-    if engraving.font not in template.fonts or font_glyphs(engraving.font) is None:
+    font = _font(engraving.font)
+    if engraving.font not in template.fonts or font is None:
         offered = ", ".join(template.fonts)
         msg = f"font {engraving.font!r} is not offered for {template.id} ({offered})"
         problems.append(Problem((*where, "font"), msg, "unknown_font"))
-    elif missing := unrenderable(engraving.text, engraving.font):
+    elif missing := [c for c in dict.fromkeys(engraving.text) if not font.can_render(c)]:
         shown = " ".join(f"U+{ord(char):04X}" for char in missing[:10])
         msg = f"font {engraving.font} has no glyph for {shown}: it would engrave a truncated text"
         problems.append(Problem((*where, "text"), msg, "unrenderable_glyph"))
@@ -113,6 +115,14 @@ def _laser_refusal(text: str, font: str, template_id: str, where: Loc) -> list[P
         at = "" if refusal.position is None else f" (position {refusal.position})"
         return [Problem((*where, "text"), f"{refusal.reason}{at}", refusal.kind)]
     return []
+
+
+def _font(name: str) -> Font | None:
+    """The laser's own font (the same glyph table the station renders with), or None."""
+    try:
+        return load_font(name)
+    except UnknownFontError:
+        return None
 
 
 @functools.cache
