@@ -19,7 +19,13 @@ from agent.db import bump_counter
 from protocol import encode, topics
 from protocol.models import Ack, StationMessage
 
-PRIORITY: dict[topics.Up, int] = {topics.Up.JOB: 0, topics.Up.EVENT: 1, topics.Up.TELEMETRY: 2}
+# Lower goes first. Proof chunks are job evidence: ahead of telemetry, beside events.
+PRIORITY: dict[topics.Up, int] = {
+    topics.Up.JOB: 0,
+    topics.Up.EVENT: 1,
+    topics.Up.PROOF: 1,
+    topics.Up.TELEMETRY: 2,
+}
 RECENT_ACKS = 1024  # answers kept in memory for waiters that arrive after their Ack
 
 Hook = Callable[[sqlite3.Connection, int, int], None]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from protocol import topics
 from protocol.models import (
     Ack,
+    AlarmNotice,
     Birth,
     Command,
     Death,
@@ -18,6 +19,7 @@ from protocol.models import (
     JobAssignment,
     JobUpdate,
     Message,
+    ProofChunk,
     TelemetryBatch,
 )
 
@@ -30,11 +32,13 @@ UP_MODELS: dict[str, type[Message]] = {
     topics.Up.JOB: JobUpdate,
     topics.Up.EVENT: Event,
     topics.Up.TELEMETRY: TelemetryBatch,
+    topics.Up.PROOF: ProofChunk,
 }
 DOWN_MODELS: dict[str, type[Message]] = {
     topics.Down.JOB: JobAssignment,
     topics.Down.ACK: Ack,
     topics.Down.CMD: Command,
+    topics.Down.ALARM: AlarmNotice,
 }
 
 

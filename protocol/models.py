@@ -279,11 +279,13 @@ class Command(Message):
     """Hub -> station control messages.
 
     ``apply_device_config`` asks the station to write ``device``'s model config (from its
-    ``firmware_configs/``) to the device; the result comes back as an event.
+    ``firmware_configs/``) to the device; the result comes back as an event. ``resync`` is the
+    hub's answer to a gap in a station's sequence numbers (Sparkplug's rebirth request): the
+    station re-sends everything still in its outbox and publishes a new birth.
     """
 
     msg_id: UUID = Field(default_factory=uuid4)
-    kind: Literal["rebirth", "cancel_job", "apply_device_config"]
+    kind: Literal["rebirth", "cancel_job", "apply_device_config", "resync"]
     job_id: UUID | None = None
     device: Name | None = None
 
@@ -329,3 +331,47 @@ class TelemetryBatch(StationMessage):
 
     points: list[TelemetryPoint] = Field(min_length=1, max_length=10_000)
     historical: bool = False
+
+
+# ---- proofs ---------------------------------------------------------------------------------
+
+PROOF_CHUNK_BYTES = 128 * 1024  # raw bytes per chunk (base64 on the wire stays under 256 KiB)
+PROOF_MAX_BYTES = 32 * 1024 * 1024  # larger images are refused at the first chunk
+
+
+class ProofChunk(StationMessage):
+    """One chunk of a proof photo. The hub assembles chunks by ``proof_sha256`` (the whole
+    image's hash) and keeps the image only when that hash verifies; chunks travel through the
+    outbox, so an interrupted upload resumes after a reconnect or restart."""
+
+    proof_sha256: Sha256Hex
+    index: Annotated[int, Field(ge=0)]
+    count: Annotated[int, Field(ge=1, le=PROOF_MAX_BYTES // PROOF_CHUNK_BYTES + 1)]
+    total_bytes: Annotated[int, Field(ge=1, le=PROOF_MAX_BYTES)]
+    content_type: Literal["image/png", "image/jpeg"] = "image/png"
+    job_id: UUID | None = None
+    step: Name | None = None
+    data: Annotated[str, StringConstraints(max_length=(PROOF_CHUNK_BYTES * 4) // 3 + 4)]  # base64
+
+
+# ---- alarms ---------------------------------------------------------------------------------
+
+AlarmState = Literal["active", "acknowledged", "cleared"]
+
+
+class AlarmNotice(Message):
+    """Hub -> station: an alarm of this station changed (raised, acknowledged, cleared).
+
+    Idempotent by (alarm_id, state); the station screen shows the active ones.
+    """
+
+    alarm_id: UUID
+    station_id: StationId
+    device: Name | None = None
+    kind: Name
+    severity: Severity
+    state: AlarmState
+    message: ShortText = ""
+    since: datetime
+    updated_at: datetime = Field(default_factory=utcnow)
+    acknowledged_by: Name | None = None

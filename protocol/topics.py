@@ -7,9 +7,11 @@ bf/v1/st/{station}/up/death         st   -> hub   Death (the station's MQTT Will
 bf/v1/st/{station}/up/job           st   -> hub   JobUpdate
 bf/v1/st/{station}/up/event         st   -> hub   Event
 bf/v1/st/{station}/up/telemetry     st   -> hub   TelemetryBatch
+bf/v1/st/{station}/up/proof         st   -> hub   ProofChunk
 bf/v1/st/{station}/down/job         hub  -> st    JobAssignment
 bf/v1/st/{station}/down/ack         hub  -> st    Ack
 bf/v1/st/{station}/down/cmd         hub  -> st    Command
+bf/v1/st/{station}/down/alarm       hub  -> st    AlarmNotice
 ```
 
 A station may write only under ``bf/v1/st/<its id>/up/`` and read only under
@@ -36,6 +38,7 @@ class Up(StrEnum):
     JOB = "job"
     EVENT = "event"
     TELEMETRY = "telemetry"
+    PROOF = "proof"
 
 
 class Down(StrEnum):
@@ -44,6 +47,7 @@ class Down(StrEnum):
     JOB = "job"
     ACK = "ack"
     CMD = "cmd"
+    ALARM = "alarm"
 
 
 def is_valid_station_id(station_id: str) -> bool:

@@ -250,3 +250,8 @@ class TelemetryPointRecord(Base):
     value_num: Mapped[float | None] = mapped_column(Float)
     value_text: Mapped[str | None] = mapped_column(Text)
     historical: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# Tables of later features live in their own modules; importing them here registers them on
+# Base.metadata for Alembic and the schema check (they import Base from this module).
+from hub.store import alarms_tables, proofs_tables, telemetry_tables  # noqa: E402, F401

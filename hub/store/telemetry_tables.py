@@ -1,0 +1,8 @@
+"""ORM tables of telemetry (migration 0003). Registered on :class:`hub.store.models.Base` by the
+import at the end of :mod:`hub.store.models`."""
+
+from __future__ import annotations
+
+from hub.store.models import Base
+
+__all__ = ["Base"]
