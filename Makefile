@@ -9,7 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.benchfleet-installed
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
-APT_PACKAGES := mosquitto
+# Debian package = a file it installs (present means installed). Why each: docs/dependencies.md.
+SYSTEM_DEPS := mosquitto=/usr/sbin/mosquitto chromium=/usr/bin/chromium \
+	victoria-metrics=/usr/bin/victoria-metrics fonts-dejavu-core=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 .PHONY: help venv install deps-system test lint fmt typecheck pytest demo bench clean distclean
 
@@ -29,18 +31,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-deps-system: ## make sure mosquitto is installed (apt-get as root or with passwordless sudo)
-	@if command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; then \
-		exit 0; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES); \
-	elif sudo -n true 2>/dev/null; then \
-		sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES); \
+deps-system: ## install the Debian packages tests and demo use (apt-get as root or with passwordless sudo)
+	@missing=""; \
+	for pair in $(SYSTEM_DEPS); do \
+		pkg=$${pair%%=*}; path=$${pair#*=}; \
+		test -e "$$path" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "installing Debian packages:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	elif sudo -n true 2>/dev/null; then SUDO="sudo"; \
 	else \
-		echo "error: mosquitto is not installed and I cannot install it without a password."; \
-		echo "       Run: sudo apt-get install -y $(APT_PACKAGES)   and then this command again."; \
+		echo "error: missing Debian packages:$$missing, and I cannot install them without a password."; \
+		echo "       Run: sudo apt-get install -y$$missing   and then this command again."; \
 		exit 1; \
-	fi
+	fi; \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
 
 test: deps-system install ## everything CI runs: lint, format check, mypy, pytest (junit in test-artifacts/)
 	$(BIN)/ruff check .
