@@ -1,0 +1,293 @@
+"""verify(): locate -> read -> compare -> check geometry -> verdict.
+
+Decision rules (docs/verification.md has the full table):
+
+- PASS needs all of: OCR read every non-space character as ordered (font twins folded, case
+  kept), with confidence >= PASS_MIN_SCORE; every space confirmed - OCR's spacing agrees, or,
+  where OCR dropped a space (it does next to punctuation), the expected rendering fits the ink
+  better than OCR's spacing; and the ink's wide blanks are exactly the layout's word gaps
+  (no missing and no extra space).
+- FAIL: OCR read a definite difference (confident, no glare) that the ink supports at least as
+  well as the ordered text; or the spacing is wrong by both OCR and geometry.
+- REVIEW: everything else - no ink, nothing read, low confidence, glare over the text, OCR and
+  geometry disagreeing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from hub.verification.compare import align, differences, fold, twin_map
+from hub.verification.engine import OcrEngine, OcrLine, default_engine
+from hub.verification.geometry import GapCheck, check_gaps, fit
+from hub.verification.layout import LayoutError, render
+from hub.verification.locate import TextLine, locate_line
+from hub.verification.model import Expected, Verdict, VerificationResult
+from hub.verification.preprocess import (
+    BgrImage,
+    decode_image,
+    glare_fraction,
+    normalise_contrast,
+    to_grey,
+)
+
+log = logging.getLogger(__name__)
+
+PASS_MIN_SCORE = 0.80  # OCR confidence below this is never enough to PASS
+FAIL_MIN_SCORE = 0.85  # ... nor to call a difference definite
+GLARE_MAX = 0.12  # fraction of saturated pixels over the text that makes it unreadable
+FIT_MARGIN = 0.02  # NCC difference that counts as "fits better"
+OCR_HEIGHT_PX = 32  # ink height the recogniser sees (it resizes lines to 48 px)
+GEOMETRY = "geometry"
+
+_engine: OcrEngine | None = None
+
+
+def verify(
+    image: bytes | npt.NDArray[np.uint8], expected: Expected, *, engine: OcrEngine | None = None
+) -> VerificationResult:
+    """The verdict on ``image`` (PNG/JPEG bytes or BGR uint8) for the ordered ``expected``.
+
+    Raises :class:`~hub.verification.preprocess.BadImageError` for undecodable input and
+    :class:`~hub.verification.layout.LayoutError` for a text the font cannot render.
+    """
+    started = time.perf_counter()
+    engine = engine or _shared_engine()
+    render(expected.text, expected.font, expected.template)  # refuse bad input before work
+    bgr = decode_image(image)
+    verdict, details = _decide(bgr, expected, engine)
+    return VerificationResult(
+        **details,
+        verdict=verdict,
+        expected_text=expected.text,
+        engine=f"{engine.name}+{GEOMETRY}",
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+
+
+def verify_bytes(image: bytes, expected: Expected) -> VerificationResult:
+    """:func:`verify` with this process's shared engine (for a ProcessPoolExecutor)."""
+    return verify(image, expected)
+
+
+def _shared_engine() -> OcrEngine:
+    global _engine  # noqa: PLW0603 - one engine per process: loading the models takes ~1 s
+    if _engine is None:
+        _engine = default_engine()
+    return _engine
+
+
+def _decide(bgr: BgrImage, expected: Expected, engine: OcrEngine) -> tuple[Verdict, dict[str, Any]]:
+    grey = to_grey(bgr)
+    line = locate_line(bgr, grey)
+    if line is None:
+        return _review("nothing_found", read="", checks={"locate": "no ink"})
+    checks: dict[str, Any] = {"locate": _locate_facts(line)}
+    glare = glare_fraction(_text_region(grey, line))
+    checks["glare_fraction"] = round(glare, 4)
+    read = _read(line, expected, engine)
+    checks["ocr"] = {"score": round(read.score, 4), "variants": read.variants}
+    if not read.text.strip():
+        return _review("nothing_read", read="", checks=checks)
+    twins = twin_map(expected.font)
+    ordered, seen = fold(expected.text, twins), fold(read.text.strip(), twins)
+    if ordered.replace(" ", "") == seen.replace(" ", ""):
+        return _same_characters(line, expected, read, glare, checks)
+    return _different_characters(line, expected, read, glare, checks, ordered, seen)
+
+
+class _Read:
+    def __init__(self, text: str, score: float, variants: int) -> None:
+        self.text, self.score, self.variants = text, score, variants
+
+
+def _read(line: TextLine, expected: Expected, engine: OcrEngine) -> _Read:
+    """Recognise the line; a second preprocessing only when the first does not match."""
+    twins = twin_map(expected.font)
+    target = fold(expected.text, twins).replace(" ", "")
+    best: OcrLine | None = None
+    variants = 0
+    for crop in _ocr_crops(line):
+        variants += 1
+        lines = engine.read(crop)
+        if not lines:
+            continue
+        candidate = OcrLine(" ".join(item.text for item in lines), min(i.score for i in lines))
+        if fold(candidate.text, twins).replace(" ", "") == target:
+            return _Read(candidate.text, candidate.score, variants)
+        if best is None or candidate.score > best.score:
+            best = candidate
+    return _Read(best.text if best else "", best.score if best else 0.0, variants)
+
+
+def _ocr_crops(line: TextLine) -> list[BgrImage]:
+    """The line crop scaled so its ink is OCR_HEIGHT_PX high; then a CLAHE-normalised copy."""
+    x0, y0, x1, y1 = line.ink_box
+    pad = max(2, (y1 - y0) // 2)
+    crop = line.bgr[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
+    factor = OCR_HEIGHT_PX / max(y1 - y0, 1)
+    scaled = np.asarray(
+        cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC), np.uint8
+    )
+    normalised = normalise_contrast(to_grey(scaled))
+    return [scaled, np.asarray(cv2.cvtColor(normalised, cv2.COLOR_GRAY2BGR), np.uint8)]
+
+
+def _same_characters(
+    line: TextLine, expected: Expected, read: _Read, glare: float, checks: dict[str, Any]
+) -> tuple[Verdict, dict[str, Any]]:
+    """OCR agrees on every non-space character: confirm the spaces, then PASS or not."""
+    rendering = render(expected.text, expected.font, expected.template)
+    gaps = check_gaps(rendering, line.ink, line.ink_box)
+    checks["gaps"] = _gap_facts(gaps)
+    if read.score < PASS_MIN_SCORE:
+        return _review("low_confidence", read=read.text, checks=checks, expected=expected)
+    twins = twin_map(expected.font)
+    ocr_spacing_agrees = fold(read.text.strip(), twins) == fold(expected.text, twins)
+    if not ocr_spacing_agrees:
+        better = _fits_better(line, expected, read.text.strip(), checks)
+        if not gaps.ok or not better:
+            if gaps.missing or gaps.extra:  # OCR and the ink agree: the spacing is wrong
+                return _fail("space_mismatch", read.text.strip(), expected, checks)
+            return _review("space_unconfirmed", read=read.text, checks=checks, expected=expected)
+    elif not gaps.ok:
+        return _review("space_geometry", read=read.text, checks=checks, expected=expected)
+    if _a_space_may_be_missing(line, expected, checks):
+        return _review("space_unconfirmed", read=read.text, checks=checks, expected=expected)
+    reasons = ["all_characters_read", "spaces_confirmed"]
+    if glare > GLARE_MAX:
+        reasons.append("read_despite_glare")
+    return Verdict.PASS, {
+        "read_text": expected.text,
+        "confidence": round(read.score, 4),
+        "diff": [],
+        "reasons": reasons,
+        "checks": checks,
+    }
+
+
+def _different_characters(  # noqa: PLR0917 - private, called once with the state so far
+    line: TextLine,
+    expected: Expected,
+    read: _Read,
+    glare: float,
+    checks: dict[str, Any],
+    ordered: str,
+    seen: str,
+) -> tuple[Verdict, dict[str, Any]]:
+    """OCR read other characters: FAIL when the reading is solid, REVIEW when it is not."""
+    if glare > GLARE_MAX:
+        return _review("glare", read=read.text, checks=checks, expected=expected)
+    if read.score < FAIL_MIN_SCORE:
+        return _review("low_confidence", read=read.text, checks=checks, expected=expected)
+    supported = _fits_better(line, expected, read.text.strip(), checks, prefer_read=True)
+    if not supported:
+        return _review("ocr_geometry_disagree", read=read.text, checks=checks, expected=expected)
+    return _fail("characters_differ", read.text.strip(), expected, checks)
+
+
+def _a_space_may_be_missing(line: TextLine, expected: Expected, checks: dict[str, Any]) -> bool:
+    """Hypothesis test per space: the text without it must fit the ink clearly worse.
+
+    Registration on the ink extent makes a gap check alone unsure when a space is missing
+    (the shorter line is stretched, other blanks widen); comparing the two renderings is not.
+    """
+    ordered = fit(render(expected.text, expected.font, expected.template), line.ink, line.ink_box)
+    rivals = []
+    for position, char in enumerate(expected.text):
+        if char != " ":
+            continue
+        without = expected.text[:position] + expected.text[position + 1 :]
+        rival = fit(render(without, expected.font, expected.template), line.ink, line.ink_box)
+        rivals.append(rival.score)
+    checks["space_rivals"] = {
+        "ordered": round(ordered.score, 4),
+        "best_without": max(rivals, default=None),
+    }
+    return any(score >= ordered.score - FIT_MARGIN for score in rivals)
+
+
+def _fits_better(
+    line: TextLine,
+    expected: Expected,
+    read_text: str,
+    checks: dict[str, Any],
+    *,
+    prefer_read: bool = False,
+) -> bool:
+    """Does the ordered text fit the ink better than OCR's reading (or, with ``prefer_read``,
+    does the reading fit at least about as well as the ordered text)?"""
+    ordered_fit = fit(
+        render(expected.text, expected.font, expected.template), line.ink, line.ink_box
+    )
+    try:
+        read_fit = fit(render(read_text, expected.font, expected.template), line.ink, line.ink_box)
+    except LayoutError:
+        read_score = -1.0  # OCR read a character the font has no glyph for
+    else:
+        read_score = read_fit.score
+    checks["fit"] = {"ordered": round(ordered_fit.score, 4), "read": round(read_score, 4)}
+    if prefer_read:
+        return read_score >= ordered_fit.score - FIT_MARGIN
+    return ordered_fit.score >= read_score + FIT_MARGIN
+
+
+def _fail(
+    reason: str, read_text: str, expected: Expected, checks: dict[str, Any]
+) -> tuple[Verdict, dict[str, Any]]:
+    twins = twin_map(expected.font)
+    diff = align(fold(expected.text, twins), fold(read_text, twins))
+    checks["differences"] = len(differences(diff))
+    return Verdict.FAIL, {
+        "read_text": read_text,
+        "confidence": round(float(checks.get("ocr", {}).get("score", 0.0)), 4),
+        "diff": diff,
+        "reasons": [reason],
+        "checks": checks,
+    }
+
+
+def _review(
+    reason: str, *, read: str, checks: dict[str, Any], expected: Expected | None = None
+) -> tuple[Verdict, dict[str, Any]]:
+    read = read.strip()
+    diff = []
+    if expected is not None and read:
+        twins = twin_map(expected.font)
+        diff = align(fold(expected.text, twins), fold(read, twins))
+    return Verdict.REVIEW, {
+        "read_text": read,
+        "confidence": round(float(checks.get("ocr", {}).get("score", 0.0)), 4),
+        "diff": diff,
+        "reasons": [reason],
+        "checks": checks,
+    }
+
+
+def _text_region(grey: npt.NDArray[np.uint8], line: TextLine) -> npt.NDArray[np.uint8]:
+    x0, y0, x1, y1 = line.photo_box
+    pad = max(2, (y1 - y0) // 2)
+    return grey[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
+
+
+def _locate_facts(line: TextLine) -> dict[str, Any]:
+    return {
+        "box": list(line.photo_box),
+        "components": line.components,
+        "dark_ink": line.dark_ink,
+    }
+
+
+def _gap_facts(gaps: GapCheck) -> dict[str, Any]:
+    return {
+        "expected": gaps.expected,
+        "found": gaps.found,
+        "missing_at": list(gaps.missing),
+        "extra": gaps.extra,
+    }
