@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from protocol.broker_url import BrokerUrl, parse_broker_url
 from protocol.models import Name, StationId
@@ -51,11 +58,32 @@ class StationConfig(BaseModel):
     # overwrites past 65,535 queued QoS 1 messages, so the outbox, not paho, is the buffer.
     inflight_window: Annotated[int, Field(ge=1, le=1000)] = 100
     resend_after_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    # Telemetry: every device and the station sampled each ``telemetry_sample_s``; the points
+    # go to the outbox as one batch each ``telemetry_batch_s`` or at ``telemetry_batch_points``.
+    telemetry_sample_s: Annotated[float, Field(ge=0.01, le=3600)] = 1.0
+    telemetry_batch_s: Annotated[float, Field(ge=0.01, le=3600)] = 5.0
+    telemetry_batch_points: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    # The old name of ``telemetry_batch_s`` (it was one sample per batch); still accepted.
     telemetry_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    # After an outage the telemetry backlog goes out at this pace, behind job updates and events.
+    backfill_batches_per_s: Annotated[float, Field(ge=0.1, le=10_000)] = 20.0
+    # Prometheus /metrics on 127.0.0.1:<port> (0: any free port; None: off).
+    metrics_port: Annotated[int | None, Field(ge=0, le=65_535)] = None
+    metrics_host: str = "127.0.0.1"
     devices: list[DeviceConfig] = Field(default_factory=list, max_length=64)
     # Demo and test floors only: sign steps off as ``auto:<station>`` (the dossier shows that no
     # person signed). Real stations leave it off; the station screen brings technicians' sign-off.
     auto_signoff: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_telemetry_name(cls, raw: Any) -> Any:
+        """``telemetry_interval_s`` alone sets the batch period, as it did before batching."""
+        if isinstance(raw, dict) and "telemetry_batch_s" not in raw:
+            old = raw.get("telemetry_interval_s")
+            if isinstance(old, int | float) and not isinstance(old, bool):
+                return {**raw, "telemetry_batch_s": old}
+        return raw
 
     @field_validator("mqtt_url")
     @classmethod

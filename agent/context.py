@@ -8,7 +8,7 @@ asked to stop. Moonraker's ``load_component(config)`` shape, with typed seams in
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -27,6 +27,21 @@ class Component(Protocol):
         """Ask :meth:`run` to finish its work and return."""
 
 
+@dataclass(slots=True)
+class LinkState:
+    """What the MQTT link tells the other components (written by the link only)."""
+
+    connected: bool = False  # a session with the broker is up
+    hub_online: bool | None = None  # the hub's retained state; None until heard
+    published: int = 0  # outbox publications the broker acknowledged, re-sends included
+    paced: int = 0  # times telemetry waited for the backfill pace
+
+    @property
+    def live(self) -> bool:
+        """Messages reach the hub now: connected, and the hub not known to be offline."""
+        return self.connected and self.hub_online is not False
+
+
 @dataclass(frozen=True, slots=True)
 class AgentContext:
     """The resources shared by every component of one agent process."""
@@ -35,3 +50,4 @@ class AgentContext:
     db: sqlite3.Connection
     outbox: Outbox
     devices: DeviceManager
+    link: LinkState = field(default_factory=LinkState)

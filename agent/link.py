@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import aiomqtt
@@ -18,8 +19,9 @@ from paho.mqtt.properties import Properties
 
 from agent import __version__
 from agent.context import AgentContext
+from agent.outbox import PRIORITY
 from protocol import Rejection, codec, encode, topics
-from protocol.models import Ack, Birth, Command, Death, HubState, JobAssignment
+from protocol.models import Ack, AlarmNotice, Birth, Command, Death, HubState, JobAssignment
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 PUBACK_TIMEOUT_S = 10.0
 IDLE_WAKE_S = 0.5  # re-check the outbox at least this often (resend timers)
+TELEMETRY = PRIORITY[topics.Up.TELEMETRY]
 
 
 class DownHandler(Protocol):
@@ -36,6 +39,8 @@ class DownHandler(Protocol):
     def on_assignment(self, assignment: JobAssignment) -> None: ...
 
     def on_command(self, command: Command) -> None: ...
+
+    def on_alarm(self, notice: AlarmNotice) -> None: ...
 
 
 class _StopSession(Exception):
@@ -51,9 +56,15 @@ class StationLink:
         self._handler = handler
         self._stopping = asyncio.Event()
         self._bd_seq = 0
-        self.connected = False
-        self.hub_online: bool | None = None
         self.dead_letter_count = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._ctx.link.connected
+
+    @property
+    def hub_online(self) -> bool | None:
+        return self._ctx.link.hub_online
 
     # ---- life cycle ---------------------------------------------------------------------------
 
@@ -120,12 +131,12 @@ class StationLink:
             except* _StopSession:
                 log.info("link %s: disconnecting after Death", self._station)
             finally:
-                self.connected = False
+                self._ctx.link.connected = False
 
     async def _open(self, client: aiomqtt.Client) -> None:
         await client.subscribe(topics.down_filter(self._station), qos=1)
         await client.subscribe(topics.HUB_STATE, qos=1)
-        self.connected = True
+        self._ctx.link.connected = True
         self._ctx.outbox.resend_all_now()  # whatever was in flight may be lost with the link
         await self._publish_birth(client)
         log.info(
@@ -160,16 +171,23 @@ class StationLink:
     # ---- delivery -----------------------------------------------------------------------------
 
     async def _deliver(self, client: aiomqtt.Client) -> None:
-        outbox = self._ctx.outbox
+        outbox, pace = self._ctx.outbox, Pace(self._ctx.config.backfill_batches_per_s)
         while True:
             outbox.changed.clear()
             due = outbox.due(time.time(), self._ctx.config.inflight_window)
-            for entry in due:
+            for entry in due:  # by priority: job updates, then events, then telemetry
+                if entry.priority == TELEMETRY and not pace.take():
+                    self._ctx.link.paced += 1
+                    break  # the backlog waits; a job update enqueued meanwhile does not
                 # aiomqtt waits for the PUBACK (MqttError on timeout: the session restarts).
                 await client.publish(entry.topic, entry.payload, qos=1)
                 outbox.mark_sent(entry.id, time.time())
-            if not due:
-                await wait_event(outbox.changed, IDLE_WAKE_S)
+                self._ctx.link.published += 1
+            else:
+                if not due:
+                    await wait_event(outbox.changed, IDLE_WAKE_S)
+                continue
+            await wait_event(outbox.changed, pace.wait_s())
 
     # ---- receiving ----------------------------------------------------------------------------
 
@@ -186,7 +204,7 @@ class StationLink:
         if isinstance(state, Rejection):
             self._dead_letter(state)
             return
-        was_online, self.hub_online = self.hub_online, state.online
+        was_online, self._ctx.link.hub_online = self.hub_online, state.online
         status = "online" if state.online else "offline"
         log.info("link %s: hub %s is %s", self._station, state.hub_id, status)
         if state.online and not was_online:
@@ -205,7 +223,11 @@ class StationLink:
                 log.debug("link %s: Ack for unknown %s", self._station, message.seq)
         elif isinstance(message, JobAssignment):
             self._handler.on_assignment(message)
-        elif isinstance(message, Command) and message.kind == "rebirth":
+        elif isinstance(message, AlarmNotice):
+            self._handler.on_alarm(message)
+        elif isinstance(message, Command) and message.kind in ("rebirth", "resync"):
+            if message.kind == "resync":  # the hub saw a gap: everything unacknowledged again
+                self._ctx.outbox.resend_all_now()
             await self._publish_birth(client)
         elif isinstance(message, Command):
             self._handler.on_command(message)
@@ -224,6 +246,32 @@ class StationLink:
                 "VALUES (?, ?, ?, ?)",
                 (time.time(), rejection.topic, rejection.payload, rejection.reason),
             )
+
+
+class Pace:
+    """A token bucket: at most ``per_s`` telemetry publications a second, with a burst of one
+    second's worth. Live telemetry (one batch every few seconds) never waits; a backlog after
+    an outage drains at this pace, so the hub is not flooded and job updates stay first."""
+
+    def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_s, self._clock = per_s, clock
+        self.burst = max(1.0, per_s)
+        self._tokens = self.burst
+        self._at = clock()
+
+    def take(self) -> bool:
+        """Spend a token if there is one."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_s)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    def wait_s(self) -> float:
+        """How long until the next token."""
+        return max(0.0, (1 - self._tokens) / self.per_s)
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:

@@ -12,13 +12,14 @@ import logging
 import signal
 
 from agent import devices as device_supervisor
-from agent import jobs, link, telemetry
+from agent import jobs, link, metrics, telemetry
+from agent.alarms import StationAlarms
 from agent.config import StationConfig
 from agent.context import AgentContext, Component
 from agent.db import open_db
 from agent.devices import DeviceManager
 from agent.outbox import Outbox
-from protocol.models import Command, JobAssignment
+from protocol.models import AlarmNotice, Command, JobAssignment
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,16 @@ class _DownDispatch:
     """What the hub sends, to the component it is for: jobs to the runner, device config
     requests to the device supervisor."""
 
-    def __init__(self, runner: jobs.JobRunner, devices: device_supervisor.DeviceSupervisor):
-        self._runner, self._devices = runner, devices
+    def __init__(
+        self,
+        runner: jobs.JobRunner,
+        devices: device_supervisor.DeviceSupervisor,
+        alarms: StationAlarms,
+    ):
+        self._runner, self._devices, self._alarms = runner, devices, alarms
+
+    def on_alarm(self, notice: AlarmNotice) -> None:
+        self._alarms.on_alarm(notice)
 
     def on_assignment(self, assignment: JobAssignment) -> None:
         self._runner.on_assignment(assignment)
@@ -64,11 +73,13 @@ class _DownDispatch:
 async def _run_components(ctx: AgentContext, stop: asyncio.Event) -> None:
     runner = jobs.create(ctx)
     supervisor = device_supervisor.create(ctx)
+    sampler = telemetry.create(ctx)
     components: dict[str, Component] = {
         "jobs": runner,
-        "telemetry": telemetry.create(ctx),
+        "telemetry": sampler,
+        "metrics": metrics.create(ctx, sampler),
         "devices": supervisor,
-        "link": link.create(ctx, _DownDispatch(runner, supervisor)),
+        "link": link.create(ctx, _DownDispatch(runner, supervisor, StationAlarms(ctx.db))),
     }
     log.info(
         "agent %s: epoch %d, broker %s, outbox depth %s",

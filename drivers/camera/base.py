@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from drivers.base import Device
 from drivers.errors import DeviceError, DeviceProtocolError, DeviceReportedError
+from drivers.telemetry import MetricSpec, Scalar
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ class Camera(Device):
     """
 
     family: ClassVar[str] = "camera"
+    METRICS: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("frames", "", "counter", "frames captured since the driver started"),
+        MetricSpec("focus_score", "", "gauge", "focus score of the last scored frame"),
+        MetricSpec("exposure_ms", "ms", "gauge", "exposure time of the last frame"),
+    )
 
     def __init__(self, name: str, url: str | None, options: Mapping[str, Any]) -> None:
         super().__init__(name, url, options)
@@ -44,6 +50,18 @@ class Camera(Device):
         self.focus_retries = int(self.options.get("focus_retries", 2))
         self.focus_roi = float(self.options.get("focus_roi", 1.0))
         self.last_focus_score: float | None = None
+        self.frames_captured = 0
+        exposure = self.options.get("exposure_ms")
+        self.exposure_ms: float | None = None if exposure is None else float(exposure)
+
+    async def sample(self) -> dict[str, Scalar]:
+        """Telemetry (``METRICS``) from what the last capture left; never takes a picture."""
+        values: dict[str, Scalar] = {"frames": self.frames_captured}
+        if self.last_focus_score is not None:
+            values["focus_score"] = round(self.last_focus_score, 2)
+        if self.exposure_ms is not None:
+            values["exposure_ms"] = round(self.exposure_ms, 3)
+        return values
 
     async def capture(self) -> bytes:
         """One still image as PNG bytes; every failure is a :class:`DeviceError`."""
@@ -79,6 +97,7 @@ class Camera(Device):
             raise DeviceError(f"camera {self.name!r}: unexpected {type(err).__name__}") from err
         if not image.startswith(PNG_MAGIC):
             raise DeviceProtocolError(f"camera {self.name!r} returned something that is not a PNG")
+        self.frames_captured += 1
         log.info("camera %s: captured %d bytes", self.name, len(image))
         return image
 

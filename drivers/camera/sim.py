@@ -7,7 +7,10 @@ With any scene option it photographs the bench (:mod:`drivers.camera.scene`): th
 simulator's rendering at ``scene_path`` when that file exists (re-read every shot, so a new
 engraving shows up), else a plain metal plate; under ``light``, ``light_jitter``, ``glare``,
 ``blur``, ``perspective`` and ``noise``, deterministic by ``seed``; ``width`` x ``height``
-defaults to 640 x 480 in this mode. The focus gate options of :class:`Camera` apply as usual.
+defaults to 640 x 480 in this mode. ``frame``: ``"item"`` (default) shows the whole item in
+the frame; ``"engraving"`` is a station's macro lens framed on the engraving (the burned text
+fills the frame's width, so a ring band's 1.4 mm letters are ~30-60 px high, as verification
+needs). The focus gate options of :class:`Camera` apply as usual.
 """
 
 from __future__ import annotations
@@ -15,14 +18,27 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from drivers.camera.base import PNG_MAGIC, Camera
 
+BASE_EXPOSURE_MS = 8.0  # the sim's exposure at mid-grey (mean 128)
 SCENE_OPTIONS = frozenset(
-    {"scene_path", "light", "light_jitter", "glare", "blur", "perspective", "noise", "seed"}
+    {
+        "scene_path",
+        "light",
+        "light_jitter",
+        "glare",
+        "blur",
+        "perspective",
+        "noise",
+        "seed",
+        "frame",
+    }
 )
+FRAMES = ("item", "engraving")
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -57,6 +73,9 @@ class SimCamera(Camera):
         self.height = int(self.options.get("height", default_size[1]))
         scene_path = self.options.get("scene_path")
         self.scene_path = Path(scene_path) if scene_path else None
+        self.frame = str(self.options.get("frame", "item"))
+        if self.frame not in FRAMES:
+            raise ValueError(f"unknown frame {self.frame!r}; known: {', '.join(FRAMES)}")
         self.frames = 0
 
     @property
@@ -66,13 +85,27 @@ class SimCamera(Camera):
     async def _capture(self) -> bytes:
         self.frames += 1
         if not self.photographs_scene:
+            self.exposure_ms = BASE_EXPOSURE_MS  # the wrapped gradient is mid-grey on average
             return grey_png(self.width, self.height, shade=self.frames)
         return self._photograph()
+
+    def _meter(self, mean: float, image: bytes) -> None:
+        """The sim's auto exposure (dim scene, longer exposure) and focus meter (telemetry)."""
+        from drivers.camera.focus import focus_score
+
+        self.exposure_ms = round(BASE_EXPOSURE_MS * 128 / max(mean, 1.0), 3)
+        self.last_focus_score = focus_score(image, roi=self.focus_roi)
 
     def _photograph(self) -> bytes:
         import cv2  # the skeleton's mode must not need OpenCV
 
-        from drivers.camera.scene import ShotConditions, load_scene, photograph
+        from drivers.camera.scene import (
+            FILL_FRAME,
+            ShotConditions,
+            engraving_view,
+            load_scene,
+            photograph,
+        )
 
         shot = ShotConditions(
             width=self.width,
@@ -84,8 +117,16 @@ class SimCamera(Camera):
                 if key in self.options
             },
         )
-        frame = photograph(load_scene(self.scene_path), shot, self.frames)
+        view = None
+        if self.frame == "engraving":
+            view = engraving_view(self.scene_path, self.width, self.height)
+        if view is not None:
+            shot = replace(shot, fill=FILL_FRAME)
+        scene = view if view is not None else load_scene(self.scene_path)
+        frame = photograph(scene, shot, self.frames)
         ok, encoded = cv2.imencode(".png", frame)
         if not ok:
             raise RuntimeError("PNG encoding failed")
-        return encoded.tobytes()
+        image: bytes = encoded.tobytes()
+        self._meter(float(frame.mean()), image)
+        return image

@@ -28,6 +28,7 @@ from drivers.cleaner.program import (
     ProgressCallback,
 )
 from drivers.errors import DeviceError, DeviceReportedError
+from drivers.telemetry import MetricSpec, Scalar
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,18 @@ class UltrasonicCleaner(Device):
     """An ultrasonic bath. Options: ``poll_s`` (temperature poll period, default 1.0 s)."""
 
     family: ClassVar[str] = "cleaner"
+    METRICS: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("temperature_c", "°C", "gauge", "bath temperature"),
+        MetricSpec("state", "", "state", "idle, or the running phase: degas, heat, clean"),
+        MetricSpec("remaining_s", "s", "gauge", "time left in the running phase (0 when idle)"),
+        MetricSpec("ultrasound", "", "flag", "ultrasound relay on"),
+        MetricSpec("heater", "", "flag", "heater relay on"),
+    )
 
     def __init__(self, name: str, url: str | None, options: Mapping[str, Any]) -> None:
         super().__init__(name, url, options)
         self.poll_s = float(self.options.get("poll_s", 1.0))
+        self.progress_now: CleaningProgress | None = None  # the running program's last poll
         self._relay_on: dict[str, bool] = {}
         self._stop_requested = asyncio.Event()
         self._run_lock = asyncio.Lock()
@@ -102,6 +111,23 @@ class UltrasonicCleaner(Device):
     async def read_temperature(self) -> float:
         """The bath temperature in °C."""
         return await self._guarded("read temperature", self._read_temperature_c())
+
+    async def sample(self) -> dict[str, Scalar]:
+        """Telemetry (``METRICS``). During a run the program's own poll is reported, so
+        sampling adds no request to the bus; between runs the probe is read."""
+        progress = self.progress_now
+        if progress is None:
+            temperature, state, remaining = await self.read_temperature(), "idle", 0.0
+        else:
+            temperature = progress.temperature_c
+            state, remaining = progress.phase, progress.phase_remaining_s
+        return {
+            "temperature_c": round(temperature, 2),
+            "state": state,
+            "remaining_s": round(remaining, 1),
+            "ultrasound": self._relay_on.get("ultrasound", False),
+            "heater": self._relay_on.get("heater", False),
+        }
 
     async def stop(self) -> None:
         """Switch every relay off now; a running program ends with ``aborted="stopped"``."""
@@ -141,6 +167,8 @@ class UltrasonicCleaner(Device):
                 with contextlib.suppress(DeviceError):
                     await self._all_off()
                 raise
+            finally:
+                self.progress_now = None
             await self._all_off()
             log.info("cleaner %s: program %s done", self.name, program.name)
             return run.report(aborted=None)
@@ -195,9 +223,10 @@ class UltrasonicCleaner(Device):
             )
             log.error("%s", message)
             raise OverTemperatureError(message, run.report(aborted="over-temperature"))
+        elapsed = time.monotonic() - run.started
+        self.progress_now = CleaningProgress(phase, round(elapsed, 3), remaining_s, temp)
         if run.progress is not None:
-            elapsed = time.monotonic() - run.started
-            run.progress(CleaningProgress(phase, round(elapsed, 3), remaining_s, temp))
+            run.progress(self.progress_now)
 
     async def _thermostat(self, run: _Run) -> None:
         target = run.program.target_temp_c

@@ -26,6 +26,7 @@ from drivers.errors import DeviceError
 from drivers.laser.gcode import to_gcode
 from drivers.laser.templates import load_templates
 from drivers.laser.toolpath import Toolpath, render_text
+from drivers.telemetry import MetricSpec, Scalar
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,45 @@ class Laser(Device):
     """
 
     family: ClassVar[str] = "laser"
+    METRICS: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("job_state", "", "state", "the last job: none, pending ... done, failed"),
+        MetricSpec("job_lines_done", "lines", "gauge", "lines of the last job acknowledged"),
+        MetricSpec("state", "", "state", "controller state (Idle, Run, Hold, Alarm, ...)"),
+        MetricSpec("x_mm", "mm", "gauge", "work position X"),
+        MetricSpec("y_mm", "mm", "gauge", "work position Y"),
+        MetricSpec("z_mm", "mm", "gauge", "work position Z"),
+        MetricSpec("feed_mm_min", "mm/min", "gauge", "current feed rate"),
+        MetricSpec("power_s", "S", "gauge", "laser power in effect (S, 0 when not firing)"),
+        MetricSpec("feed_override_pct", "%", "gauge", "feed override"),
+        MetricSpec("rapid_override_pct", "%", "gauge", "rapid override"),
+        MetricSpec("spindle_override_pct", "%", "gauge", "spindle (power) override"),
+        MetricSpec("alarm_code", "", "gauge", "controller alarm code while in Alarm, else 0"),
+    )
 
     def __init__(self, name: str, url: str | None, options: Mapping[str, Any]) -> None:
         super().__init__(name, url, options)
         self.last_job: LaserJob | None = None
+
+    @property
+    def job_active(self) -> bool:
+        """True while a job is being checked or run (the beam may fire)."""
+        job = self.last_job
+        return job is not None and job.state in (JobState.PREFLIGHT, JobState.RUNNING)
+
+    async def sample(self) -> dict[str, Scalar]:
+        """Telemetry (``METRICS``): the last job's progress plus what the controller reports."""
+        job = self.last_job
+        values: dict[str, Scalar] = {
+            "job_state": job.state.value if job else "none",
+            "job_lines_done": job.acknowledged if job else 0,
+        }
+        values.update(await self._sample_controller())
+        return values
+
+    async def _sample_controller(self) -> dict[str, Scalar]:
+        """The controller's state, position, power, overrides and alarm, from what the backend
+        caches or may ask without disturbing a job; the base knows none."""
+        return {}
 
     async def engrave(
         self, text: str, *, template: str | None = None, font: str | None = None

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from drivers.base import Device
 from drivers.errors import DeviceError, DeviceProtocolError, DeviceUnavailableError
+from drivers.telemetry import MetricSpec, Scalar
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,11 @@ class Scale(Device):
     """
 
     family: ClassVar[str] = "scale"
+    METRICS: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("weight", "", "gauge", "the current reading, in the unit metric `unit` names"),
+        MetricSpec("stable", "", "flag", "the balance flags the reading as stable"),
+        MetricSpec("unit", "", "state", "g or ct"),
+    )
 
     def __init__(self, name: str, url: str | None, options: Mapping[str, Any]) -> None:
         super().__init__(name, url, options)
@@ -108,6 +114,10 @@ class Scale(Device):
         self.expected_serial: str | None = str(pinned) if pinned is not None else None
         self.identity: ScaleIdentity | None = None
         self.state = ScaleState.CLOSED
+        self.last_weight: Weight | None = None
+        # One exchange on the line at a time: telemetry's reading waits for a job's, never
+        # interleaves with it.
+        self._line_lock = asyncio.Lock()
 
     @property
     def model(self) -> str:
@@ -127,6 +137,7 @@ class Scale(Device):
         ``within`` seconds (the scale never settled)."""
         async with self._session("read_stable"):
             weight = await self._read_stable(within)
+        self.last_weight = weight
         if not weight.stable:
             raise DeviceProtocolError(f"scale {self.name!r}: backend returned a dynamic reading")
         log.debug("scale %s: stable %s", self.name, weight)
@@ -136,7 +147,19 @@ class Scale(Device):
         """The current reading, stable or not (check :attr:`Weight.stable`)."""
         async with self._session("read_now"):
             weight = await self._read_now()
+        self.last_weight = weight
         return weight.to(self.unit)
+
+    async def sample(self) -> dict[str, Scalar]:
+        """Telemetry (``METRICS``): a fresh reading when the line is free, else the last one
+        (a job that is weighing is never made to wait for telemetry)."""
+        weight = self.last_weight
+        if not self._line_lock.locked():
+            weight = await self.read_now()
+        if weight is None:
+            return {}
+        weight = weight.to(self.unit)
+        return {"weight": float(weight.value), "stable": weight.stable, "unit": weight.unit.value}
 
     async def zero(self, within: float = DEFAULT_COMMAND_WITHIN_S) -> None:
         """Set zero (the balance waits for stability; it also clears the tare)."""
@@ -195,6 +218,11 @@ class Scale(Device):
         """Reconnect once if needed, run one action, and translate every failure."""
         if self.state is ScaleState.WRONG_DEVICE:
             raise WrongScaleError(f"scale {self.name!r}: refused, a different balance answered")
+        async with self._line_lock, self._one_action(action):
+            yield
+
+    @asynccontextmanager
+    async def _one_action(self, action: str) -> AsyncIterator[None]:
         if self.state is not ScaleState.READY:
             await self._connect_and_identify()
         try:

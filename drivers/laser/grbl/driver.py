@@ -33,6 +33,7 @@ from drivers.laser.base import JobState, Laser, LaserJob
 from drivers.laser.grbl.codes import describe_error
 from drivers.laser.grbl.profile import GrblProfile, load_profile
 from drivers.laser.grbl.protocol import (
+    Alarm,
     Banner,
     Error,
     Feedback,
@@ -45,12 +46,14 @@ from drivers.laser.grbl.protocol import (
 from drivers.laser.grbl.safety import UnsafeProgram, check_program
 from drivers.laser.grbl.streamer import GrblLink
 from drivers.serial_link import SerialLine, SerialSettings
+from drivers.telemetry import Scalar
 
 log = logging.getLogger(__name__)
 
 SOFT_RESET, FEED_HOLD, STATUS = 0x18, ord("!"), ord("?")
 MAX_POLL_HZ = 5.0
 SYNC_LINE = "G4 P0.01"
+SAMPLE_WITHIN_S = 1.0  # telemetry asks for a fresh report at most this long, else uses the cache
 
 
 class GrblLaser(Laser):
@@ -70,6 +73,7 @@ class GrblLaser(Laser):
         self.rx_size, self.planner_blocks = 128, 15
         self.settings: dict[int, float] = {}
         self.status_cache = StatusCache()
+        self.alarm_code = 0  # the last ALARM:N (telemetry reports it while the state is Alarm)
         self._banners = 0
         self._changed = asyncio.Event()
 
@@ -282,6 +286,20 @@ class GrblLaser(Laser):
                 await link.realtime(STATUS)
                 await asyncio.sleep(1 / self.poll_hz)
 
+    # ---- telemetry ---------------------------------------------------------------------
+
+    async def _sample_controller(self) -> dict[str, Scalar]:
+        """The last status report; refreshed with ``?`` (a realtime byte GRBL answers at any
+        time) only between jobs, because a job's own poller already refreshes it at 5 Hz."""
+        if self.link is None or self.link.failure is not None:
+            return {}
+        if not self.job_active:
+            with contextlib.suppress(DeviceError, TimeoutError):
+                async with asyncio.timeout(SAMPLE_WITHIN_S):
+                    await self.status()
+        report = self.status_cache.last
+        return {} if report is None else status_values(report, self.alarm_code)
+
     # ---- plumbing ----------------------------------------------------------------------
 
     def _on_message(self, message: Message) -> None:
@@ -290,6 +308,8 @@ class GrblLaser(Laser):
             self.firmware, self.version = message.firmware, message.version
         elif isinstance(message, StatusReport):
             self.status_cache.update(message)
+        elif isinstance(message, Alarm):
+            self.alarm_code = message.code
         elif isinstance(message, Feedback) and message.kind == "MSG":
             log.info("laser %s: controller says %s", self.name, message.text)
         self._changed.set()
@@ -313,6 +333,24 @@ class GrblLaser(Laser):
     def _check(response: Any, what: str) -> None:
         if isinstance(response, Error):
             raise DeviceReportedError(f"{what} refused: {describe_error(response.code)}")
+
+
+def status_values(report: StatusReport, alarm_code: int) -> dict[str, Scalar]:
+    """A completed status report as the laser family's telemetry values."""
+    values: dict[str, Scalar] = {
+        "state": report.state,
+        "alarm_code": alarm_code if report.state == "Alarm" else 0,
+    }
+    if report.wpos is not None:
+        values.update(zip(("x_mm", "y_mm", "z_mm"), report.wpos, strict=False))
+    if report.feed is not None:
+        values["feed_mm_min"] = report.feed
+    if report.speed is not None:
+        values["power_s"] = report.speed
+    if report.overrides is not None:
+        names = ("feed_override_pct", "rapid_override_pct", "spindle_override_pct")
+        values.update(zip(names, report.overrides, strict=True))
+    return values
 
 
 def _same_kind(err: DeviceError, message: str) -> DeviceError:
