@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hub.verification.layout import Rendering, rasterise
+from hub.verification.warp import NO_WARP, Warp, best_warp
 
 FloatImage = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
@@ -30,14 +31,19 @@ class Fit:
     score: float  # whole-line NCC, -1..1
     glyph_scores: tuple[tuple[int, float], ...]  # (index in the candidate text, NCC)
     aspect_ratio: float  # observed ink aspect / candidate's
+    profile: float = -1.0  # NCC of the column profiles (where ink is along the line), warped
+    warp: Warp = NO_WARP
 
     @property
     def worst_glyph(self) -> float:
         return min((score for _, score in self.glyph_scores), default=self.score)
 
 
-def fit(rendering: Rendering, ink: Mask, ink_box: tuple[int, int, int, int]) -> Fit:
-    """Register ``rendering`` on ``ink`` within ``ink_box`` and score the match."""
+def fit(
+    rendering: Rendering, ink: Mask, ink_box: tuple[int, int, int, int], *, glyphs: bool = True
+) -> Fit:
+    """Register ``rendering`` on ``ink`` within ``ink_box`` and score the match (per glyph
+    too, unless ``glyphs`` is false: the whole-line score is all a rival test needs)."""
     x0, y0, x1, y1 = ink_box
     observed = ink[y0:y1, x0:x1].astype(np.float32)
     height, width = observed.shape
@@ -46,14 +52,25 @@ def fit(rendering: Rendering, ink: Mask, ink_box: tuple[int, int, int, int]) -> 
     stroke_px = _stroke_width(rendering, observed)
     expected = _registered(rendering, width, height, stroke_px).astype(np.float32)
     sigma = max(1.0, 0.6 * stroke_px)
+    warp, profile = best_warp(observed, expected, sigma)
+    expected = warp.apply(expected)
     obs_blur, exp_blur = _blur(observed, sigma), _blur(expected, sigma)
     shift = max(1, round(0.12 * height))
-    glyphs = tuple(
-        (index, _glyph_score(obs_blur, exp_blur, box, width, height, stroke_px, shift))
-        for index, *box in rendering.glyph_boxes
+    glyph_scores = tuple(
+        (
+            index,
+            _glyph_score(
+                obs_blur,
+                exp_blur,
+                (warp.to_observed(gx0 * width, width), warp.to_observed(gx1 * width, width)),
+                stroke_px,
+                shift,
+            ),
+        )
+        for index, gx0, _, gx1, _ in (rendering.glyph_boxes if glyphs else ())
     )
     aspect = (width / height) / max(rendering.aspect, 1e-6)
-    return Fit(_ncc(obs_blur, exp_blur), glyphs, aspect)
+    return Fit(_ncc(obs_blur, exp_blur), glyph_scores, aspect, profile, warp)
 
 
 def _stroke_width(rendering: Rendering, observed: FloatImage) -> float:
@@ -80,20 +97,18 @@ def _registered(rendering: Rendering, width: int, height: int, stroke_px: float)
     return canvas
 
 
-def _glyph_score(  # noqa: PLR0917 - one private helper, called once
+def _glyph_score(
     observed: FloatImage,
     expected: FloatImage,
-    box: list[float],
-    width: int,
-    height: int,
+    columns: tuple[float, float],
     stroke_px: float,
     shift: int,
 ) -> float:
-    """Best NCC of the glyph's window over small shifts of the expected ink."""
-    gx0, _, gx1, _ = box
+    """Best NCC of the glyph's window (``columns`` in the photo) over small shifts."""
+    width = observed.shape[1]
     pad = max(1, round(stroke_px))
-    left = max(0, int(gx0 * width) - pad)
-    right = min(width, int(np.ceil(gx1 * width)) + pad + 1)
+    left = max(0, int(columns[0]) - pad)
+    right = min(width, int(np.ceil(columns[1])) + pad + 1)
     window = expected[:, left:right]
     best = -1.0
     steps = (-shift, 0, shift)  # a coarse search: 9 placements keep the check cheap
@@ -150,9 +165,13 @@ def check_gaps(rendering: Rendering, ink: Mask, ink_box: tuple[int, int, int, in
     seen = _blank_runs(observed.sum(axis=0) < min_ink)
     stroke_px = _stroke_width(rendering, observed.astype(np.float32))
     layout = _registered(rendering, width, height, stroke_px)
-    planned = _blank_runs(layout.sum(axis=0) < 1)
+    warp, _ = best_warp(observed.astype(np.float32), layout, max(1.0, 0.6 * stroke_px))
+    planned = _blank_runs(warp.apply(layout).sum(axis=0) < 0.5)
     half_space = 0.5 * rendering.space_width * width
-    word_gaps = _word_gap_centres(rendering, width)
+    word_gaps = [
+        (index, round(warp.to_observed(centre, width)))
+        for index, centre in _word_gap_centres(rendering, width)
+    ]
     missing = tuple(
         index
         for index, centre in word_gaps

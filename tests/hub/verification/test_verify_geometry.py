@@ -1,0 +1,120 @@
+"""The geometry rules added to cut false rejects: a smooth warp registration, the extra-space
+rival test, and a FAIL only when the reading itself fits the ink. Every rule that can turn a
+REVIEW into a PASS is tested here with near-miss negatives that must stay non-PASS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from hub.verification import Expected, OcrEngine, Verdict, verify
+from hub.verification.engine import BgrImage, OcrLine
+from hub.verification.geometry import fit
+from hub.verification.layout import rasterise, render
+from hub.verification.warp import BOWS, SQUEEZES, Warp
+
+Photo = Callable[..., np.ndarray]
+ORDERED = "Lukas & Julia"
+SPACE_RIVALS = ["Lukas& Julia", "Lukas &Julia", "Luk as & Julia"]
+TILTED = {"perspective": 0.06, "seed": 5, "noise": 3.0}  # the bench's "hard" perspective
+
+
+@pytest.mark.parametrize("bow", [BOWS[0], BOWS[-1]])
+@pytest.mark.parametrize("squeeze", [SQUEEZES[0], SQUEEZES[-1]])
+def test_every_searched_warp_keeps_the_ends_and_the_order_of_columns(
+    bow: float, squeeze: float
+) -> None:
+    columns = Warp(bow, squeeze).source_columns(400)
+    assert np.all(np.diff(columns) > 0)  # monotone: a warp never folds the line
+    assert abs(columns[0] - 0.0) < 1.0
+    assert abs(columns[-1] - 399.0) < 1.0
+
+
+@pytest.mark.parametrize("font", ["rowmans", "futural"])
+def test_tilted_photo_of_the_ordered_text_passes(
+    photo: Photo, engine: OcrEngine, font: str
+) -> None:
+    image = photo(ORDERED, template="bar_pendant", font=font, **TILTED)
+    result = verify(image, Expected(ORDERED, font=font, template="bar_pendant"), engine=engine)
+    assert result.verdict is Verdict.PASS, (result.reasons, result.checks)
+
+
+@pytest.mark.parametrize(
+    "engraved",
+    ["Lukas& Julia", "Lukas &Julia", "Luk as & Julia", "Lukas & Jul ia"],
+)
+@pytest.mark.parametrize("font", ["rowmans", "futural"])
+def test_tilted_photo_with_a_space_wrong_never_passes(
+    photo: Photo, engine: OcrEngine, engraved: str, font: str
+) -> None:
+    image = photo(engraved.strip(), template="bar_pendant", font=font, **TILTED)
+    result = verify(image, Expected(ORDERED, font=font, template="bar_pendant"), engine=engine)
+    assert result.verdict is not Verdict.PASS, engraved
+
+
+@pytest.mark.parametrize("curve", [{"perspective": 0.08, "seed": 2}, {"blur": 1.5, "seed": 4}])
+def test_extra_space_on_a_hard_photo_never_passes(
+    photo: Photo, engine: OcrEngine, curve: dict[str, float]
+) -> None:
+    image = photo("Love, Mom 20 26", **curve)
+    result = verify(image, Expected("Love, Mom 2026", template="bar_pendant"), engine=engine)
+    assert result.verdict is not Verdict.PASS
+
+
+class _Misreading:
+    """A stand-in OCR that confidently reads a fixed wrong text: RapidOCR reads these clean
+    photos right, and the rule under test is about what happens when an engine does not."""
+
+    name = "misreading"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def read(self, image: BgrImage) -> list[OcrLine]:
+        return [OcrLine(self.text, 0.99)]
+
+
+def test_a_confident_misread_that_the_ink_does_not_support_is_review_not_fail(
+    photo: Photo,
+) -> None:
+    image = photo("Love, Mom 2026")
+    result = verify(image, Expected("Love, Mom 2026"), engine=_Misreading("Love, Mum 2026"))
+    assert result.verdict is Verdict.REVIEW
+    assert result.reasons == ["ocr_geometry_disagree"]
+
+
+def test_a_confident_read_that_the_ink_supports_is_fail(photo: Photo) -> None:
+    image = photo("Love, Mum 2026")
+    result = verify(image, Expected("Love, Mom 2026"), engine=_Misreading("Love, Mum 2026"))
+    assert result.verdict is Verdict.FAIL
+    assert result.checks["fit"]["read"] > result.checks["fit"]["ordered"]
+
+
+def _curved_ink(text: str, font: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """``text``'s ink as a ring band shows it: foreshortened towards both ends (arcsin)."""
+    flat = rasterise(render(text, font, None), 600, 40, 3.0) > 0
+    u = (np.arange(600) + 0.5) / 600 * 2 - 1  # -1..1 across the band
+    source = (np.arcsin(u * np.sin(1.1)) / 1.1 + 1) / 2 * 600
+    curved = flat[:, np.clip(source.astype(int), 0, 599)]
+    ink = np.zeros((60, 600), bool)
+    ink[10:50] = curved
+    return ink, (0, 10, 600, 50)
+
+
+@pytest.mark.parametrize("font", ["futural", "rowmans"])
+def test_warp_lets_the_order_beat_its_space_rivals_on_a_curved_band(font: str) -> None:
+    ink, box = _curved_ink(ORDERED, font)
+    ordered = fit(render(ORDERED, font, None), ink, box).score
+    rivals = [fit(render(text, font, None), ink, box).score for text in SPACE_RIVALS]
+    assert ordered > 0.8
+    assert max(rivals) < ordered - 0.1
+
+
+@pytest.mark.parametrize("engraved", SPACE_RIVALS)
+def test_warp_does_not_let_the_order_fit_a_curved_band_missing_a_space(engraved: str) -> None:
+    ink, box = _curved_ink(engraved, "futural")
+    ordered = fit(render(ORDERED, "futural", None), ink, box).score
+    truth = fit(render(engraved, "futural", None), ink, box).score
+    assert ordered < truth - 0.1
