@@ -1,0 +1,202 @@
+"""Verification in the job flow, on SQLite and PostgreSQL, with the real OCR pipeline (in a
+thread pool here; the hub uses a process pool, exercised by the API and integration tests):
+a job waits in verifying for its proof, then PASS -> done, FAIL -> needs_review; the result
+is stored for review and the audit log keeps hashes and the verdict, never the text."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub import proofs
+from hub.ingest import handle_message
+from hub.jobs import apply_station_update, assign_queued
+from hub.proofs import ProofConfig
+from hub.settings import HubSettings
+from hub.store.models import AuditEntry, Job
+from hub.store.proofs_tables import VerificationRecord
+from hub.verification_runner import VerificationRunner
+from protocol import encode, topics
+from protocol.models import Evidence, JobUpdate, ProofChunk, StationJobStatus, utcnow
+
+Sessions = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
+S = StationJobStatus
+PHOTO = Path(__file__).parents[1] / "fixtures" / "proofs" / "anna_ben_2026_ring_band.png"
+ENGRAVED = "Anna & Ben 2026"  # what the fixture photo shows
+_seq = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(1) as executor:  # one OCR engine for the module
+        yield executor
+
+
+@pytest_asyncio.fixture
+async def runner(
+    sessions: Sessions, tmp_path: Path, pool: ThreadPoolExecutor
+) -> AsyncIterator[VerificationRunner]:
+    saved = list(proofs._current)
+    settings = HubSettings(_env_file=None, data_dir=tmp_path / "hub")
+    proofs.configure(ProofConfig.from_settings(settings))
+
+    async def serialised(work: Callable[[], Awaitable[T]]) -> T:
+        return await work()
+
+    yield VerificationRunner(
+        settings=settings, sessions=sessions, serialised=serialised, executor=pool
+    )
+    proofs._current[:] = saved
+
+
+async def send(session: AsyncSession, job: Job, status: S, **fields: Any) -> None:
+    update = JobUpdate.model_validate(
+        {
+            "station_id": "st-a",
+            "epoch": 1,
+            "seq": next(_seq),
+            "job_id": job.id,
+            "expected_version": job.version,
+            "status": status,
+            **fields,
+        }
+    )
+    result = await apply_station_update(session, station_id="st-a", update=update)
+    assert result.accepted, result.reason
+    await session.refresh(job)
+
+
+async def finished_job(sessions: Sessions, h: Any, text: str, photo_sha: str) -> Job:
+    """A job walked through every step as a station would; its engraving photo is
+    ``photo_sha``."""
+    async with sessions.begin() as session:
+        session.add(h.station("st-a"))
+        job: Job = await h.new_order(session, f"o-{next(_seq)}", text)
+        await assign_queued(session, now=utcnow())
+        await send(session, job, S.ACKNOWLEDGED)
+        await send(session, job, S.RUNNING)
+        for step in ("inspect_in_photo", "engrave", "engraving_photo", "inspect_out_photo"):
+            if step == "engrave":
+                await send(session, job, S.RUNNING, step=step, step_phase="start")
+                kind, sha = "gcode", "cd" * 32
+            else:
+                kind = "photo"
+                sha = photo_sha if step == "engraving_photo" else hashlib.sha256(b"x").hexdigest()
+            evidence = [Evidence(step=step, kind=kind, sha256=sha)]
+            await send(session, job, S.RUNNING, step=step, step_phase="done", evidence=evidence)
+        await send(session, job, S.DONE)
+    return job
+
+
+async def upload(sessions: Sessions, image: bytes, job: Job) -> None:
+    chunk = ProofChunk(
+        station_id="st-a",
+        epoch=1,
+        seq=next(_seq),
+        proof_sha256=hashlib.sha256(image).hexdigest(),
+        index=0,
+        count=1,
+        total_bytes=len(image),
+        job_id=job.id,
+        step="engraving_photo",
+        data=base64.b64encode(image).decode(),
+    )
+    topic = topics.up("st-a", topics.Up.PROOF)
+    await handle_message(sessions, topic=topic, payload=encode(chunk))
+
+
+async def status_of(sessions: Sessions, job: Job) -> str:
+    async with sessions() as session:
+        return (await session.get_one(Job, job.id)).status
+
+
+@pytest.mark.asyncio
+async def test_a_job_waits_for_its_proof_then_a_pass_finishes_it(
+    sessions: Sessions, h: Any, runner: VerificationRunner
+) -> None:
+    image = PHOTO.read_bytes()
+    sha = hashlib.sha256(image).hexdigest()
+    job = await finished_job(sessions, h, ENGRAVED, sha)
+    assert await status_of(sessions, job) == "verifying"
+    assert await runner.run_once() == 0  # no proof yet: nothing to read, the job waits
+    assert await status_of(sessions, job) == "verifying"
+    await upload(sessions, image, job)
+    # Nothing told the runner about the proof: it finds the job in the database (so also
+    # after a hub restart, when the sweeper kicks it).
+    assert await runner.run_once() == 1
+    assert await status_of(sessions, job) == "done"
+    assert await runner.run_once() == 0  # verified once only
+    async with sessions() as session:
+        [record] = (await session.scalars(select(VerificationRecord))).all()
+        audit = (await session.scalars(select(AuditEntry).where(AuditEntry.job_id == job.id))).all()
+    assert (record.job_id, record.step, record.proof_sha256) == (job.id, "engraving_photo", sha)
+    assert (record.verdict, record.read_text, record.diff) == ("PASS", ENGRAVED, [])
+    last = audit[-1].data
+    assert (last["to"], last["verification"]["verdict"]) == ("done", "PASS")
+    assert last["verification"]["proof_sha256"] == sha
+    expected_hash = hashlib.sha256(ENGRAVED.encode()).hexdigest()
+    assert last["verification"]["expected_sha256"] == expected_hash
+    assert ENGRAVED not in json.dumps([entry.data for entry in audit])  # personal data
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_engraving_goes_to_review_with_its_diff(
+    sessions: Sessions, h: Any, runner: VerificationRunner
+) -> None:
+    image = PHOTO.read_bytes()
+    ordered = "Anna & Ben 2025"  # the photo shows ...2026
+    job = await finished_job(sessions, h, ordered, hashlib.sha256(image).hexdigest())
+    await upload(sessions, image, job)
+    assert await runner.run_once() == 1
+    async with sessions() as session:
+        current = await session.get_one(Job, job.id)
+        record = await session.scalar(select(VerificationRecord))
+    assert current.status == "needs_review"
+    assert record is not None
+    assert record.verdict == "FAIL"
+    changed = [(d["op"], d["expected"], d["read"]) for d in record.diff if d["op"] != "equal"]
+    assert changed == [("substitute", "5", "6")]
+
+
+@pytest.mark.asyncio
+async def test_jobs_without_an_engraving_check_finish_as_before(sessions: Sessions, h: Any) -> None:
+    async with sessions.begin() as session:
+        session.add(h.station("st-a"))
+        job = await h.new_order(session, "o-plain", None)  # no engraving: no verify step
+        await assign_queued(session, now=utcnow())
+        await send(session, job, S.ACKNOWLEDGED)
+        await send(session, job, S.RUNNING)
+        for step in ("inspect_in_photo", "inspect_out_photo"):
+            evidence = [Evidence(step=step, kind="photo", sha256="ef" * 32)]
+            await send(session, job, S.RUNNING, step=step, step_phase="done", evidence=evidence)
+        await send(session, job, S.DONE)
+    assert job.status == "done"
+
+
+@pytest.mark.asyncio
+async def test_a_proof_that_is_no_image_goes_to_review_once(
+    sessions: Sessions, h: Any, runner: VerificationRunner
+) -> None:
+    image = b"\x89PNG but not really"
+    job = await finished_job(sessions, h, ENGRAVED, hashlib.sha256(image).hexdigest())
+    await upload(sessions, image, job)
+    assert await runner.run_once() == 1
+    assert await runner.run_once() == 0  # decided: not retried every sweep
+    async with sessions() as session:
+        current = await session.get_one(Job, job.id)
+        record = await session.scalar(select(VerificationRecord))
+    assert current.status == "needs_review"
+    assert record is not None
+    assert record.verdict == "REVIEW"
+    assert record.reasons[0].startswith("proof cannot be verified: BadImageError")
