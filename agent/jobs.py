@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from agent.context import AgentContext
 from agent.events import emit_event
 from agent.jobstore import TERMINAL, JobStore, LocalJob, Phase
 from agent.outbox import MessageId
+from agent.proofs import ProofUploader
 from agent.steps import (
     ExecutorTable,
     SignoffProvider,
@@ -76,12 +78,16 @@ class JobRunner:
         self._devices_idle = asyncio.Event()
         self._devices_idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._proofs = ProofUploader(
+            ctx.outbox, ctx.db, station_id=self._station, proofs_dir=self._proofs_dir()
+        )
 
     # ---- life cycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Recover what a previous run left, then work the queue in order of arrival."""
         self._task = asyncio.current_task()
+        self._proofs.resume()  # proof uploads a restart interrupted
         self.recover()
         while True:
             job_id = await self._queue.get()
@@ -210,8 +216,12 @@ class JobRunner:
             job_id=assignment.job_id,
             assignment=assignment,
             devices=self._ctx.devices,
-            proofs_dir=self._ctx.config.data_dir / "proofs",
+            proofs_dir=self._proofs_dir(),
+            upload=self._proofs,
         )
+
+    def _proofs_dir(self) -> Path:
+        return self._ctx.config.data_dir / "proofs"
 
     async def _work(self, job: LocalJob) -> None:
         """The steps, in order; the hub recorded the job's start."""

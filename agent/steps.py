@@ -21,6 +21,7 @@ from protocol.models import Evidence, JobAssignment, StepKind, StepSpec
 
 if TYPE_CHECKING:
     from agent.devices import DeviceManager
+    from agent.proofs import ProofUploader
 
 
 class StepError(Exception):
@@ -35,6 +36,7 @@ class StepContext:
     assignment: JobAssignment
     devices: DeviceManager
     proofs_dir: Path
+    upload: ProofUploader | None = None  # sends kept proofs to the hub (None: keep them here)
 
 
 class StepExecutor(Protocol):
@@ -72,6 +74,8 @@ async def take_proof_photo(step: StepSpec, ctx: StepContext) -> tuple[bytes, Evi
     with ctx.devices.using(camera):
         image = await camera.capture()
     digest = keep_proof(image, ctx.proofs_dir)
+    if ctx.upload is not None:
+        ctx.upload.upload(image, sha256=digest, job_id=ctx.job_id, step=step.name)
     return image, Evidence(step=step.name, kind="photo", sha256=digest)
 
 

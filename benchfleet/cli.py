@@ -104,6 +104,41 @@ def demo(
     )
 
 
+@app.command()
+def verify(
+    image: Annotated[
+        Path, typer.Argument(help="Photo of the engraving (PNG or JPEG).", dir_okay=False)
+    ],
+    text: Annotated[
+        str, typer.Option("--text", help="The ordered text, exactly (case and spaces count).")
+    ],
+    font: Annotated[
+        str | None,
+        typer.Option(
+            help="Hershey font (e.g. futural) or a .ttf/.otf path [default: the "
+            "template's first font]."
+        ),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(help="Item template id (e.g. ring_band) [default: search the whole photo]."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (verdict, read_text, diff, ...).")
+    ] = False,
+) -> None:
+    """Check a photo of an engraving against the ordered text, as the hub does.
+
+    PASS means every character was confirmed; FAIL a definite difference (shown per
+    character); REVIEW not sure (nothing found, low confidence, glare): retake or ask a person.
+
+    Exit codes: 0 PASS, 1 FAIL, 3 REVIEW, 4 the image or text cannot be used, 2 bad usage.
+    """
+    from benchfleet.verify_cli import run_verify
+
+    raise typer.Exit(run_verify(image, text=text, font=font, template=template, as_json=as_json))
+
+
 audit_app = typer.Typer(help="The hub's hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

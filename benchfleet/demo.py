@@ -95,10 +95,11 @@ def _run(
     broker.start()
     port = _pick_http_port(console, http_port)
     env = _child_env(broker.url, data_dir, port)
-    # cwd: the data dir, so a .env file where the demo was started does not reach the hub
-    sup.add("hub", [sys.executable, "-m", "benchfleet", "hub"], env=env, cwd=data_dir)
+    # cwd: the data dir, so a .env file where the demo was started does not reach the hub;
+    # -P: the data dir is not put on sys.path (its hub/ folder must never shadow our package)
+    sup.add("hub", [sys.executable, "-P", "-m", "benchfleet", "hub"], env=env, cwd=data_dir)
     for config in write_station_configs(data_dir, stations, broker.url):
-        argv = [sys.executable, "-m", "benchfleet", "agent", "-c", str(config)]
+        argv = [sys.executable, "-P", "-m", "benchfleet", "agent", "-c", str(config)]
         sup.add(f"agent-{config.stem}", argv, env=env, cwd=data_dir)
     sup.start_all()
     base = f"http://127.0.0.1:{port}"
@@ -175,7 +176,7 @@ def write_station_configs(data_dir: Path, count: int, mqtt_url: str) -> list[Pat
             f'  {{ name = "laser", family = "laser", backend = "sim", '
             f"options = {{ render_path = {burn}, field_mm = 110 }} }},\n"
             f'  {{ name = "camera", family = "camera", backend = "sim", '
-            f"options = {{ scene_path = {burn}, seed = {number} }} }},\n"
+            f'options = {{ scene_path = {burn}, frame = "engraving", seed = {number} }} }},\n'
             f'  {{ name = "scale", family = "scale", backend = "sim", '
             f'options = {{ load_g = 3.{number}, calibration_due = "{calibration_due}" }} }},\n'
             '  { name = "cleaner", family = "cleaner", backend = "sim", '

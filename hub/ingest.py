@@ -13,10 +13,11 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub import dispatch
+from hub import alarms, dispatch
 from hub.dispatch import Outgoing
 from hub.jobs import apply_station_update, open_jobs_for_station
 from hub.metrics import DUPLICATES, MESSAGES_RECEIVED, MESSAGES_REJECTED
+from hub.proofs import receive_chunk
 from hub.scheduler import DEFAULT_MAX_OPEN
 from hub.stations import (
     apply_alarm_event,
@@ -25,7 +26,9 @@ from hub.stations import (
     refresh_online_gauge,
     touch_station,
 )
-from hub.store.models import DeadLetter, EventRecord, InboxEntry, TelemetryPointRecord
+from hub.store.models import DeadLetter, EventRecord, InboxEntry
+from hub.telemetry import ingest as telemetry_ingest
+from hub.telemetry import ledger as telemetry_ledger
 from protocol import topics
 from protocol.codec import Rejection, decode
 from protocol.models import (
@@ -37,6 +40,7 @@ from protocol.models import (
     JobState,
     JobStatus,
     JobUpdate,
+    ProofChunk,
     StationMessage,
     TelemetryBatch,
     utcnow,
@@ -156,6 +160,7 @@ async def _on_outbox(
             stored = await session.get(InboxEntry, key)
             if stored is not None:
                 DUPLICATES.labels(kind=kind).inc()
+                await _count_duplicate(session, message, now=now)
                 return [_ack(message, stored, duplicate=True)]
             entry, out = await _apply(
                 session, message=message, kind=kind, now=now, max_open=max_open
@@ -168,6 +173,8 @@ async def _on_outbox(
         if stored is None:
             raise
         DUPLICATES.labels(kind=kind).inc()
+        async with sessions.begin() as session:
+            await _count_duplicate(session, message, now=now)
         return [_ack(message, stored, duplicate=True)]
     return [_ack(message, entry, duplicate=False), *out]
 
@@ -203,8 +210,16 @@ async def _apply(
         _store_event(session, message, now=now)
         if await apply_alarm_event(session, message, now=now):
             out = await dispatch.assign_now(session, now=now, max_open=max_open)
+        out += await alarms.on_event(session, message, now)  # alarm rows + AlarmNotices
     elif isinstance(message, TelemetryBatch):
-        _store_telemetry(session, message)
+        outcome = await telemetry_ingest.store_batch(session, message, now)
+        entry.reason = outcome.ack_reason()
+        out = await alarms.on_telemetry(session, message.station_id, outcome.accepted, now)
+    elif isinstance(message, ProofChunk):
+        proof = await receive_chunk(session, message, now=now)
+        if proof.rejected is not None:
+            entry.outcome = AckOutcome.REJECTED.value
+            entry.reason = proof.rejected[:REASON_MAX]
     return entry, out
 
 
@@ -240,19 +255,9 @@ def _store_event(session: AsyncSession, event: Event, *, now: datetime) -> None:
         log.warning("station %s event %s (%s)", event.station_id, event.kind, event.severity)
 
 
-def _store_telemetry(session: AsyncSession, batch: TelemetryBatch) -> None:
-    for point in batch.points:
-        value = point.value
-        # bool is an int in Python: keep it numeric (0/1) like every other metric sink does.
-        numeric = float(value) if isinstance(value, int | float) else None
-        session.add(
-            TelemetryPointRecord(
-                station_id=batch.station_id,
-                device=point.device,
-                metric=point.metric,
-                ts=point.ts,
-                value_num=numeric,
-                value_text=value if isinstance(value, str) else None,
-                historical=batch.historical,
-            )
-        )
+async def _count_duplicate(
+    session: AsyncSession, message: StationMessage, *, now: datetime
+) -> None:
+    """Re-delivered telemetry is answered from the inbox; the ledger counts it."""
+    if isinstance(message, TelemetryBatch):
+        await telemetry_ledger.count_duplicate(session, batch=message, now=now)

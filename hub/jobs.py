@@ -29,6 +29,7 @@ from hub.orders import OrderConflictError, create_order
 from hub.scheduler import assign_queued, jobs_to_resend, open_jobs_for_station, reassign_stale
 from hub.store.models import EvidenceRecord, Job
 from hub.transitions import HUB_ACTOR, job_state, move_job, plan_of, station_actor
+from hub.verification_runner import verify_steps
 from protocol.models import (
     Evidence,
     JobState,
@@ -187,7 +188,8 @@ def _missing_evidence(step: StepSpec, update: JobUpdate) -> list[str]:
 
 
 async def _verify(session: AsyncSession, *, job: Job, now: datetime) -> None:
-    """``verifying -> done`` when every step is done with its evidence, else needs_review."""
+    """``verifying -> done`` when every step is done with its evidence, else needs_review;
+    a job with an engraving check (``params["verify"]``) stays in verifying for it."""
     problems = []
     for step in plan_of(job):
         entry = job.progress.get(step.name, {})
@@ -195,6 +197,10 @@ async def _verify(session: AsyncSession, *, job: Job, now: datetime) -> None:
             problems.append(f"{step.name} not done")
         elif entry.get("missing"):
             problems.append(f"{step.name} lacks {', '.join(entry['missing'])}")
+    if not problems and verify_steps(plan_of(job)):
+        # An engraving check waits for its proof photo: hub.verification_runner moves the job
+        # on once the proof is complete and read (it stays in verifying until then).
+        return
     target = J.NEEDS_REVIEW if problems else J.DONE
     reason = "verification: " + (
         "; ".join(problems) if problems else "all steps and evidence present"

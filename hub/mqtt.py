@@ -26,7 +26,10 @@ from hub import dispatch
 from hub.dispatch import Outgoing
 from hub.ingest import handle_message
 from hub.metrics import PROCESSING_ERRORS
+from hub.proofs import ProofConfig, configure
 from hub.settings import HubSettings
+from hub.telemetry.sweep import TelemetrySweeper
+from hub.verification_runner import VerificationRunner
 from protocol import topics
 from protocol.codec import encode
 from protocol.models import HubState, Message, utcnow
@@ -70,6 +73,12 @@ class HubLink:
         self._db_lock = asyncio.Lock()
         self._publishing: set[asyncio.Task[int]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._telemetry = TelemetrySweeper(settings)
+        configure(ProofConfig.from_settings(settings))  # where ingest keeps proof photos
+        # Engraving checks of jobs in verifying; the sweeper kicks it (also after a restart).
+        self.verifier = VerificationRunner(
+            settings=settings, sessions=sessions, serialised=self.serialised
+        )
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -92,6 +101,7 @@ class HubLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.verifier.close()
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with jittered backoff when the connection drops."""
@@ -235,9 +245,12 @@ class HubLink:
                 log.exception("sweep failed; next one in %.1f s", self.settings.sweep_interval_s)
                 continue
             await self.publish_many(out)
+            self.verifier.kick()
 
     async def _sweep_once(self) -> list[Outgoing]:
+        now = utcnow()
         async with self.sessions.begin() as session:
-            return await dispatch.sweep(
-                session, now=utcnow(), settings=self.settings, hub_started_at=self.started_at
+            out = await dispatch.sweep(
+                session, now=now, settings=self.settings, hub_started_at=self.started_at
             )
+            return out + await self._telemetry.run(session, now=now)  # gaps, rollups, retention

@@ -51,7 +51,9 @@ def build_steps(line: OrderLine, *, weigh: bool, cat: Catalogue | None = None) -
         steps.append(
             _step("engrave", StepKind.ENGRAVE, ["gcode"], irreversible=True, params=params)
         )
-        steps.append(_step("engraving_photo", StepKind.PHOTO, ["photo"]))
+        # The hub reads this step's proof photo against the ordered text (hub.verification).
+        verify: dict[str, StepParam] = {"verify": "engraving"}
+        steps.append(_step("engraving_photo", StepKind.PHOTO, ["photo"], params=verify))
     if line.cleaning is not None:
         method = line.cleaning.method
         if method == "hand":

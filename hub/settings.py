@@ -6,7 +6,7 @@ from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.broker_url import BrokerUrl, parse_broker_url
@@ -72,6 +72,36 @@ class HubSettings(BaseSettings):
     closing: time = time(18, 0)
     # Inspections weigh the piece when set (needs a calibrated scale at the station).
     inspection_weighs: bool = False
+    # Alarms and dashboards (docs/dashboards.md). None: hub/data/alarm_rules.toml.
+    alarm_rules_path: Path | None = None
+    dashboards_enabled: bool = True
+    dashboard_refresh_s: float = Field(default=2.0, ge=0.2, le=60)
+    dashboard_window_s: int = Field(default=600, ge=60, le=86_400)
+    # Telemetry (hub.telemetry, docs/telemetry.md "Hub side"). Raw points are kept this long,
+    # then only their 1-minute rollups (and only once every enabled export sink has them).
+    telemetry_raw_retention_h: float = Field(default=48, gt=0)
+    telemetry_rollup_retention_d: float = Field(default=90, gt=0)
+    telemetry_retention_every_s: float = Field(default=300, gt=0)
+    telemetry_rollup_batch: int = Field(default=5_000, ge=100, le=1_000_000)
+    # A seq gap is stuck once the station made no progress for this long (3x the agent's
+    # default resend_after_s): then the hub asks for a resync, at most every interval.
+    telemetry_gap_after_s: float = Field(default=15, gt=0)
+    telemetry_resync_interval_s: float = Field(default=60, gt=0)
+    # Proof photos: content-addressed files under proofs_dir (default: <data_dir>/proof-photos);
+    # larger uploads are refused at their first chunk (protocol cap: PROOF_MAX_BYTES, 32 MiB).
+    proofs_dir: Path | None = None
+    proof_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1, le=32 * 1024 * 1024)
+    # OCR verification runs in this many worker processes (the event loop never runs OCR).
+    verify_workers: int = Field(default=1, ge=1, le=16)
+    # InfluxDB v2 export (hub/telemetry/influx.py, docs/telemetry.md "InfluxDB export"): on
+    # when influx_url is set. The SQL table buffers while InfluxDB is unreachable.
+    influx_url: str | None = None
+    influx_token: SecretStr = SecretStr(DEFAULT_SECRET)
+    influx_org: str = Field(default="benchfleet", min_length=1)
+    influx_bucket: str = Field(default="telemetry", min_length=1)
+    influx_batch_lines: int = Field(default=5000, ge=1, le=10_000)
+    influx_flush_s: float = Field(default=5, gt=0)
+    influx_timeout_s: float = Field(default=10, gt=0)
 
     @field_validator("mqtt_url")
     @classmethod
@@ -102,6 +132,16 @@ class HubSettings(BaseSettings):
                     f"api key of {key.name!r} is a development default or shorter than "
                     f"{MIN_KEY_LENGTH} characters: refused for environment={self.environment!r}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_default_influx_token(self) -> HubSettings:
+        token = self.influx_token.get_secret_value()
+        if self.environment != "development" and self.influx_url and token == DEFAULT_SECRET:
+            raise ValueError(
+                f"influx_token is {DEFAULT_SECRET!r}: set BENCHFLEET_INFLUX_TOKEN "
+                f"for environment={self.environment!r}"
+            )
         return self
 
     @property

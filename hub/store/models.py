@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -237,12 +238,27 @@ class EventRecord(Base):
 
 
 class TelemetryPointRecord(Base):
-    """Minimal embedded sink; the lossless telemetry issue replaces it."""
+    """The embedded sink's raw points (hub.telemetry): one row per accepted point.
+
+    ``(station_id, epoch, seq, idx)`` names a point for ever (the batch's outbox id and the
+    point's index in it), so a point can never be stored twice. Rows from before migration
+    0003 have no such key (NULL). Export sinks walk the table by ``id``.
+    """
 
     __tablename__ = "telemetry_points"
-    __table_args__ = (Index("ix_telemetry_points_station_ts", "station_id", "ts"),)
+    __table_args__ = (
+        Index("ix_telemetry_points_station_ts", "station_id", "ts"),
+        Index("ix_telemetry_points_ts", "ts"),
+        Index("ux_telemetry_points_key", "station_id", "epoch", "seq", "idx", unique=True),
+    )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # BIGINT on PostgreSQL: 2^31 ids last only weeks at a busy floor's point rate.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    seq: Mapped[int | None] = mapped_column(Integer)
+    idx: Mapped[int | None] = mapped_column(Integer)
     station_id: Mapped[str] = mapped_column(String(64))
     device: Mapped[str] = mapped_column(String(64))
     metric: Mapped[str] = mapped_column(String(64))

@@ -203,7 +203,8 @@ async def test_birth_resends_open_jobs_with_current_version(
 
 @pytest.mark.asyncio
 async def test_events_and_telemetry_are_stored_and_acked(sessions: Sessions) -> None:
-    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    # Recent: points older than the retention window are refused (hub.telemetry.ingest).
+    ts = datetime.now(UTC).replace(microsecond=0)
     points = [
         TelemetryPoint(device="laser", metric="temp_c", ts=ts, value=41.5),
         TelemetryPoint(device="laser", metric="state", ts=ts, value="idle"),

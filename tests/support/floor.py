@@ -88,6 +88,10 @@ class Floor:
     def start_agent(self, station_id: str, *, seconds_per_char: float = 0.01) -> ManagedProcess:
         config = self.root / "stations" / f"{station_id}.toml"
         config.parent.mkdir(parents=True, exist_ok=True)
+        # The sim camera photographs what the sim laser burned (as in the demo): the hub reads
+        # those proof photos against the ordered text. Framed on the engraving (a station's
+        # macro lens) a ring band's 1.4 mm letters are ~30-60 px high, as verification needs.
+        burn = self.root / "stations" / f"{station_id}-burn.png"
         config.write_text(
             f'station_id = "{station_id}"\n'
             f'mqtt_url = "{self.broker.url}"\n'
@@ -96,9 +100,10 @@ class Floor:
             "telemetry_interval_s = 1\n"
             "[[devices]]\n"
             'name = "laser"\nfamily = "laser"\nbackend = "sim"\n'
-            f"options = {{ seconds_per_char = {seconds_per_char} }}\n"
+            f'options = {{ seconds_per_char = {seconds_per_char}, render_path = "{burn}" }}\n'
             "[[devices]]\n"
             'name = "camera"\nfamily = "camera"\nbackend = "sim"\n'
+            f'options = {{ scene_path = "{burn}", frame = "engraving" }}\n'
         )
         starts = sum(1 for p in (self.root / "logs").glob(f"{station_id}-*.log"))
         process = ManagedProcess(
