@@ -45,16 +45,12 @@ def fit(
     """Register ``rendering`` on ``ink`` within ``ink_box`` and score the match (per glyph
     too, unless ``glyphs`` is false: the whole-line score is all a rival test needs)."""
     x0, y0, x1, y1 = ink_box
-    observed = ink[y0:y1, x0:x1].astype(np.float32)
-    height, width = observed.shape
-    if height < 2 or width < 2:
+    if y1 - y0 < 2 or x1 - x0 < 2:
         return Fit(-1.0, (), 0.0)
-    stroke_px = _stroke_width(rendering, observed)
-    expected = _registered(rendering, width, height, stroke_px).astype(np.float32)
-    sigma = max(1.0, 0.6 * stroke_px)
-    warp, profile = best_warp(observed, expected, sigma)
-    expected = warp.apply(expected)
-    obs_blur, exp_blur = _blur(observed, sigma), _blur(expected, sigma)
+    model = register(rendering, ink, ink_box)
+    warp, stroke_px = model.warp, model.stroke_px
+    obs_blur, exp_blur = model.observed, model.expected
+    height, width = obs_blur.shape
     shift = max(1, round(0.12 * height))
     glyph_scores = tuple(
         (
@@ -70,7 +66,41 @@ def fit(
         for index, gx0, _, gx1, _ in (rendering.glyph_boxes if glyphs else ())
     )
     aspect = (width / height) / max(rendering.aspect, 1e-6)
-    return Fit(_ncc(obs_blur, exp_blur), glyph_scores, aspect, profile, warp)
+    return Fit(_ncc(obs_blur, exp_blur), glyph_scores, aspect, model.profile, warp)
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A candidate's rendering registered (extent + its best warp) on the ink, both blurred
+    by about a stroke width: the images every score is computed from."""
+
+    observed: FloatImage  # the ink crop, blurred
+    expected: FloatImage  # the candidate, registered, warped and blurred
+    warp: Warp
+    profile: float  # NCC of the column profiles under ``warp``
+    stroke_px: float
+
+
+def register(rendering: Rendering, ink: Mask, ink_box: tuple[int, int, int, int]) -> Registered:
+    """Register ``rendering`` on the ink within ``ink_box`` (at least 2 x 2 px)."""
+    x0, y0, x1, y1 = ink_box
+    observed = ink[y0:y1, x0:x1].astype(np.float32)
+    height, width = observed.shape
+    stroke_px = _stroke_width(rendering, observed)
+    expected = _registered(rendering, width, height, stroke_px).astype(np.float32)
+    sigma = max(1.0, 0.6 * stroke_px)
+    warp, profile = best_warp(observed, expected, sigma)
+    return Registered(
+        _blur(observed, sigma), _blur(warp.apply(expected), sigma), warp, profile, stroke_px
+    )
+
+
+def window_ncc(registered: Registered, columns: tuple[int, int]) -> float:
+    """NCC of the candidate and the ink over the photo's ``columns`` [start, end) only."""
+    start, end = max(0, columns[0]), min(registered.observed.shape[1], columns[1])
+    if end - start < 2:
+        return -1.0
+    return _ncc(registered.observed[:, start:end], registered.expected[:, start:end])
 
 
 def _stroke_width(rendering: Rendering, observed: FloatImage) -> float:

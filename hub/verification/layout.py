@@ -11,7 +11,7 @@ missing space, an extra letter or a swapped pair show: the candidates' ink no lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import cv2
@@ -62,7 +62,7 @@ def rasterise(rendering: Rendering, width: int, height: int, stroke_px: float) -
     return canvas
 
 
-@cache
+@lru_cache(maxsize=2048)  # bounded: rival texts are rendered once and forgotten
 def _render_cached(text: str, font: str, template: str | None) -> Rendering:
     if font in ENGRAVING_FONTS:
         return _render_hershey(text, font, template)

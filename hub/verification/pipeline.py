@@ -24,6 +24,12 @@ import numpy as np
 import numpy.typing as npt
 
 from hub.verification.compare import align, differences, fold, twin_map
+from hub.verification.confirm import (
+    Confirmation,
+    confirm_characters,
+    confirm_every_glyph,
+    is_short,
+)
 from hub.verification.engine import OcrEngine, OcrLine, default_engine
 from hub.verification.geometry import GapCheck, check_gaps, fit
 from hub.verification.layout import LayoutError, render
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 
 PASS_MIN_SCORE = 0.80  # OCR confidence below this is never enough to PASS
 FAIL_MIN_SCORE = 0.85  # ... nor to call a difference definite
+SHORT_TEXT_MIN_SCORE = 0.5  # below this even a short text's glyphs are not put to the test
 GLARE_MAX = 0.12  # fraction of saturated pixels over the text that makes it unreadable
 FIT_MARGIN = 0.02  # NCC difference that counts as "fits better"
 FAIL_MIN_FIT = 0.5  # a reading that fits the ink worse than this is a misread, not a FAIL
@@ -147,7 +154,7 @@ def _same_characters(
     rendering = render(expected.text, expected.font, expected.template)
     gaps = check_gaps(rendering, line.ink, line.ink_box)
     checks["gaps"] = _gap_facts(gaps)
-    if read.score < PASS_MIN_SCORE:
+    if read.score < PASS_MIN_SCORE and not _short_text_confirmed(line, expected, read, checks):
         return _review("low_confidence", read=read.text, checks=checks, expected=expected)
     twins = twin_map(expected.font)
     ocr_spacing_agrees = fold(read.text.strip(), twins) == fold(expected.text, twins)
@@ -159,6 +166,13 @@ def _same_characters(
             return _review("space_unconfirmed", read=read.text, checks=checks, expected=expected)
     elif gaps.missing or (gaps.extra and _an_extra_space_may_fit(line, expected, checks)):
         return _review("space_geometry", read=read.text, checks=checks, expected=expected)
+    return _last_checks(line, expected, read, glare, checks)
+
+
+def _last_checks(
+    line: TextLine, expected: Expected, read: _Read, glare: float, checks: dict[str, Any]
+) -> tuple[Verdict, dict[str, Any]]:
+    """Characters and spacing agree: no space may be missing, then PASS."""
     if _a_space_may_be_missing(line, expected, checks):
         return _review("space_unconfirmed", read=read.text, checks=checks, expected=expected)
     reasons = ["all_characters_read", "spaces_confirmed"]
@@ -185,12 +199,44 @@ def _different_characters(  # noqa: PLR0917 - private, called once with the stat
     """OCR read other characters: FAIL when the reading is solid, REVIEW when it is not."""
     if glare > GLARE_MAX:
         return _review("glare", read=read.text, checks=checks, expected=expected)
+    confirmation = _confirm_misread(line, expected, read)
+    if confirmation is not None:
+        checks["glyph_confirm"] = confirmation.facts
+        if confirmation.confirmed:
+            corrected = _Read(confirmation.reading, read.score, read.variants)
+            verdict, details = _same_characters(line, expected, corrected, glare, checks)
+            if verdict is Verdict.PASS:
+                details["reasons"].append("glyphs_confirmed_by_geometry")
+            return verdict, details
     if read.score < FAIL_MIN_SCORE:
         return _review("low_confidence", read=read.text, checks=checks, expected=expected)
     supported = _fits_better(line, expected, read.text.strip(), checks, prefer_read=True)
     if not supported:
         return _review("ocr_geometry_disagree", read=read.text, checks=checks, expected=expected)
     return _fail("characters_differ", read.text.strip(), expected, checks)
+
+
+def _confirm_misread(line: TextLine, expected: Expected, read: _Read) -> Confirmation | None:
+    """Put OCR's misread characters to the geometry's test (None: OCR too unsure to try)."""
+    if read.score >= PASS_MIN_SCORE:
+        return confirm_characters(line, expected, read.text)
+    if read.score >= SHORT_TEXT_MIN_SCORE and is_short(expected):
+        return confirm_every_glyph(line, expected, read.text)
+    return None
+
+
+def _short_text_confirmed(
+    line: TextLine, expected: Expected, read: _Read, checks: dict[str, Any]
+) -> bool:
+    """Initials ("A & P") often read at low confidence: their every glyph must then be
+    confirmed by the geometry against all single-glyph rivals."""
+    if checks.get("glyph_confirm", {}).get("confirmed"):
+        return True  # every glyph was confirmed already (OCR misread the short text)
+    if read.score < SHORT_TEXT_MIN_SCORE:
+        return False
+    confirmation = confirm_every_glyph(line, expected, read.text)
+    checks["glyph_confirm"] = confirmation.facts
+    return confirmation.confirmed
 
 
 def _gaps_agree_with_ocr(gaps: GapCheck, read_text: str, ordered: str) -> bool:

@@ -79,10 +79,18 @@ class _Misreading:
 def test_a_confident_misread_that_the_ink_does_not_support_is_review_not_fail(
     photo: Photo,
 ) -> None:
+    # Three misread characters: too many for the per-glyph confirmation (confirm.py).
     image = photo("Love, Mom 2026")
-    result = verify(image, Expected("Love, Mom 2026"), engine=_Misreading("Love, Mum 2026"))
+    result = verify(image, Expected("Love, Mom 2026"), engine=_Misreading("Lovo, Mum 2036"))
     assert result.verdict is Verdict.REVIEW
     assert result.reasons == ["ocr_geometry_disagree"]
+
+
+def test_a_confident_misread_of_one_glyph_is_settled_by_the_geometry(photo: Photo) -> None:
+    image = photo("Love, Mom 2026")
+    result = verify(image, Expected("Love, Mom 2026"), engine=_Misreading("Love, Mum 2026"))
+    assert result.verdict is Verdict.PASS
+    assert result.reasons[-1] == "glyphs_confirmed_by_geometry"
 
 
 def test_a_confident_read_that_the_ink_supports_is_fail(photo: Photo) -> None:

@@ -1,0 +1,245 @@
+"""Per-glyph confirmation: the geometry confirms a character OCR misread.
+
+RapidOCR misreads decorative single-stroke fonts (gothiceng's "J" as "I", a script "Z" as "J",
+"Vincit" as "Uinrit"). The engraving's shape is known exactly, so where OCR's reading differs
+from the order at a few positions, each doubtful position is put to a hypothesis test: the
+ordered text is rendered, and so is every rival a wrong engraving could be there - OCR's own
+reading, every other glyph of the font at that position, the glyph deleted, a glyph inserted
+next to it. Each rival is registered on the ink with its own best warp, and all are scored on
+the same photo columns around the doubtful position. The ordered glyph is confirmed only if it
+fits there well, clearly better than every rival, and the whole line fits no worse.
+
+Every rival covers one physical mistake at that spot, so a wrong engraving whose mistake OCR
+saw (the reading differs there) is one of the rivals - and fits at least as well as the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from drivers.laser.fonts import ENGRAVING_FONTS, PRINTABLE_ASCII, load_font
+from hub.verification.compare import align, fold, twin_map
+from hub.verification.geometry import Registered, register, window_ncc
+from hub.verification.layout import LayoutError, Rendering, render
+from hub.verification.locate import TextLine
+from hub.verification.model import Expected
+
+MAX_DOUBTFUL = 2  # characters OCR may misread and the geometry still confirm
+MAX_SHORT_TEXT = 3  # inked characters of a text whose every glyph may be confirmed
+GLYPH_MARGIN = 0.06  # the ordered glyph must beat every rival by this in its own columns
+CONTEXT_MARGIN = 0.02  # ... and by this with its neighbours (insertions, deletions show there)
+CONTEXT_WIN = 0.2  # ... or by this with its neighbours while no worse in its own columns
+MIN_LOCAL_FIT = 0.55  # the ordered glyph must fit its own columns this well: else no proof
+MIN_WINDOW = 0.5  # the narrowest window, in ink heights
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """``reading``: OCR's spacing with the ordered characters, when every doubt is settled."""
+
+    confirmed: bool
+    reading: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def confirm_characters(line: TextLine, expected: Expected, read_text: str) -> Confirmation:
+    """Test each position where ``read_text`` differs from the order (spaces aside)."""
+    reading, doubtful, inserted = _doubts(expected, read_text)
+    if not doubtful or len(doubtful) > MAX_DOUBTFUL:
+        return Confirmation(False, reading, {"doubtful": len(doubtful)})
+    return _confirm(line, expected, read_text, reading, doubtful, inserted)
+
+
+def confirm_every_glyph(line: TextLine, expected: Expected, read_text: str) -> Confirmation:
+    """For a short text (initials: "A & P") OCR is unsure of, or misread: every glyph."""
+    reading, _, inserted = _doubts(expected, read_text)
+    inked = {index for index, char in enumerate(expected.text) if char != " "}
+    if len(inked) > MAX_SHORT_TEXT:
+        return Confirmation(False, reading, {"doubtful": len(inked)})
+    return _confirm(line, expected, read_text, reading, inked, inserted)
+
+
+def is_short(expected: Expected) -> bool:
+    """Few enough glyphs for :func:`confirm_every_glyph`."""
+    return len(expected.text.replace(" ", "")) <= MAX_SHORT_TEXT
+
+
+def _confirm(  # noqa: PLR0917 - private, the state of one confirmation
+    line: TextLine,
+    expected: Expected,
+    read_text: str,
+    reading: str,
+    doubtful: set[int],
+    inserted: dict[int, str],
+) -> Confirmation:
+    ordered = registered_on(expected.text, expected, line)
+    if ordered is None:
+        return Confirmation(False, reading, {"doubtful": len(doubtful)})
+    rendering = render(expected.text, expected.font, expected.template)
+    facts: dict[str, Any] = {"doubtful": len(doubtful), "windows": []}
+    for position in sorted(doubtful):
+        windows = (
+            window_around(rendering, ordered, position, 0),
+            window_around(rendering, ordered, position, 1),
+        )
+        rivals = _rivals(expected, position, inserted.get(position, ""))
+        verdict = _settle(
+            line, expected, ordered, windows, [*_other_glyphs(expected, read_text), *rivals]
+        )
+        facts["windows"].append(verdict)
+        if not verdict["confirmed"]:
+            return Confirmation(False, reading, facts)
+    facts["confirmed"] = True
+    return Confirmation(True, reading, facts)
+
+
+def _other_glyphs(expected: Expected, read_text: str) -> list[str]:
+    """OCR's reading as a rival, unless it differs from the order in spacing only (spacing
+    is not this test's question: the spacing checks decide it)."""
+    twins = twin_map(expected.font)
+    same = fold(read_text, twins).replace(" ", "") == fold(expected.text, twins).replace(" ", "")
+    return [] if same else [read_text.strip()]
+
+
+def _doubts(expected: Expected, read_text: str) -> tuple[str, set[int], dict[int, str]]:
+    """OCR's reading with the ordered characters put back (OCR's spacing kept), the doubtful
+    positions (indices of the order) and the characters OCR read in addition at a position.
+
+    Characters are aligned without spaces (OCR drops and adds spaces next to misread
+    characters); each ordered character keeps the space OCR saw after its partner."""
+    twins = twin_map(expected.font)
+    text = expected.text
+    inked = [index for index, char in enumerate(text) if char != " "]
+    read = read_text.strip()
+    read_inked = [index for index, char in enumerate(read) if char != " "]
+    spaced_after = {k for k, index in enumerate(read_inked) if read[index + 1 : index + 2] == " "}
+    ordered_ns = fold("".join(text[i] for i in inked), twins)
+    read_ns = fold("".join(read[i] for i in read_inked), twins)
+    doubtful: set[int] = set()
+    inserted: dict[int, str] = {}
+    space_after: set[int] = set()  # indices into ``inked``
+    j = 0
+    for entry in align(ordered_ns, read_ns):
+        k = entry.position
+        if entry.op == "insert":
+            spot = inked[min(k, len(inked) - 1)]
+            doubtful.add(spot)
+            inserted[spot] = inserted.get(spot, "") + entry.read
+            j += 1
+            continue
+        width = len(entry.expected)
+        if entry.op != "equal":
+            doubtful.update(inked[k : k + width])
+        if entry.op == "delete":
+            if text[inked[k] + 1 : inked[k] + 2] == " ":
+                space_after.add(k)
+            continue
+        space_after.update(k + n for n in range(width) if j + n in spaced_after)
+        j += width
+    reading = "".join(
+        text[index] + (" " if k in space_after else "") for k, index in enumerate(inked)
+    )
+    return reading.strip(), doubtful, inserted
+
+
+def _rivals(expected: Expected, position: int, inserted: str) -> list[str]:
+    """Every text one physical mistake at ``position`` away from the order."""
+    text = expected.text
+    twins = twin_map(expected.font)
+    char = fold(text[position], twins)
+    glyphs = font_glyphs(expected.font)
+    rivals = [text[:position] + other + text[position + 1 :] for other in glyphs if other != char]
+    rivals.append(text[:position] + text[position + 1 :])
+    for spot in (position, position + 1):
+        for extra in {text[position], *inserted}:
+            rivals.append(text[:spot] + extra + text[spot:])
+    return [rival for rival in rivals if rival.strip() and rival != text]
+
+
+def _settle(
+    line: TextLine,
+    expected: Expected,
+    ordered: Registered,
+    windows: tuple[tuple[int, int], tuple[int, int]],
+    rivals: Iterable[str],
+) -> dict[str, Any]:
+    """Does the order fit the glyph's columns well, and beat every rival (:func:`_beats`)?"""
+    mine = (window_ncc(ordered, windows[0]), window_ncc(ordered, windows[1]))
+    confirmed = mine[0] >= MIN_LOCAL_FIT
+    closest = (-1.0, -1.0)  # the rival nearest to winning, for the record
+    for rival in rivals if confirmed else ():
+        registered = registered_on(rival, expected, line)
+        if registered is None:
+            continue
+        theirs = (window_ncc(registered, windows[0]), window_ncc(registered, windows[1]))
+        if not _beats(mine, theirs):
+            confirmed = False
+            closest = theirs
+            break
+        if theirs[0] - mine[0] > closest[0] - mine[0]:
+            closest = theirs
+    return {
+        "confirmed": confirmed,
+        "glyph": round(mine[0], 4),
+        "rival_glyph": round(closest[0], 4),
+        "context": round(mine[1], 4),
+        "rival_context": round(closest[1], 4),
+    }
+
+
+def _beats(mine: tuple[float, float], theirs: tuple[float, float]) -> bool:
+    """(glyph window, neighbour window) NCCs: the order wins clearly in its glyph's columns and
+    a little with the neighbours; or, for a rival that misplaces the neighbours (a glyph
+    doubled at the line's end squeezes into the glyph's columns), by far with the neighbours
+    and no worse in the glyph's columns."""
+    clearly = mine[0] >= theirs[0] + GLYPH_MARGIN and mine[1] >= theirs[1] + CONTEXT_MARGIN
+    by_far = mine[1] >= theirs[1] + CONTEXT_WIN and mine[0] >= theirs[0]
+    return clearly or by_far
+
+
+def window_around(
+    rendering: Rendering, ordered: Registered, position: int, neighbours: int
+) -> tuple[int, int]:
+    """Photo columns of the inked glyph at ``position`` and ``neighbours`` glyphs each side."""
+    boxes = rendering.glyph_boxes
+    indices = [box[0] for box in boxes]
+    here = min(range(len(indices)), key=lambda k: abs(indices[k] - position))
+    first = boxes[max(0, here - neighbours)]
+    last = boxes[min(len(boxes) - 1, here + neighbours)]
+    width = ordered.observed.shape[1]
+    left = ordered.warp.to_observed(first[1] * width, width)
+    right = ordered.warp.to_observed(last[3] * width, width)
+    # A narrow glyph ("I", ".") alone is a few columns: too few to register; widen it.
+    pad = max(
+        round(ordered.stroke_px),
+        round(MIN_WINDOW * ordered.observed.shape[0] - (right - left)) // 2,
+    )
+    return int(left) - pad, int(right) + pad + 1
+
+
+def registered_on(text: str, expected: Expected, line: TextLine) -> Registered | None:
+    """``text`` in the order's font registered on the line's ink (None: no glyph for it).
+    A rival longer than the template allows is laid out without the template."""
+    try:
+        rendering = render(text, expected.font, expected.template)
+    except LayoutError:
+        try:
+            rendering = render(text, expected.font, None)
+        except LayoutError:
+            return None
+    return register(rendering, line.ink, line.ink_box)
+
+
+@cache
+def font_glyphs(font: str | None) -> tuple[str, ...]:
+    """The inked characters ``font`` can draw, twins folded to one."""
+    twins = twin_map(font)
+    if font is not None and font in ENGRAVING_FONTS:
+        loaded = load_font(font)
+        chars = {char for char in PRINTABLE_ASCII if char != " " and loaded.can_render(char)}
+    else:
+        chars = set(PRINTABLE_ASCII) - {" "}
+    return tuple(sorted({fold(char, twins) for char in chars}))

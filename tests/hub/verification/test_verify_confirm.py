@@ -1,0 +1,121 @@
+"""Per-glyph confirmation: the geometry settles what OCR misread - and only what is right.
+
+The photos are real (the laser's layout burned and photographed, conftest.py) and the geometry
+is real. The OCR engine is a stub that reads a fixed text: RapidOCR's misreads of decorative
+fonts cannot be provoked on demand, and each rule needs its exact misread to be tested. Every
+rule that turns a REVIEW into a PASS is paired with near misses that must stay non-PASS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from hub.verification import Expected, OcrLine, Verdict, VerificationResult, verify
+from hub.verification.confirm import _doubts
+
+Photo = Callable[..., np.ndarray]
+ORDERED = "Zoe & Mia"
+FONT, TEMPLATE = "scripts", "bar_pendant"
+
+
+class FixedReading:
+    """An OCR engine that reads ``text`` at ``score`` whatever the crop (a stub, see above)."""
+
+    name = "fixed"
+
+    def __init__(self, text: str, score: float = 0.95) -> None:
+        self._line = OcrLine(text, score)
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        return [self._line]
+
+
+def _verify(
+    photo: Photo, engraved: str, ordered: str, reading: str, score: float = 0.95
+) -> VerificationResult:
+    image = photo(engraved, template=TEMPLATE, font=FONT)
+    return verify(image, Expected(ordered, FONT, TEMPLATE), engine=FixedReading(reading, score))
+
+
+def test_a_misread_glyph_is_confirmed_by_geometry(photo: Photo) -> None:
+    result = _verify(photo, ORDERED, ORDERED, "Joe & Mia")
+    assert result.verdict is Verdict.PASS, (result.reasons, result.checks.get("glyph_confirm"))
+    assert "glyphs_confirmed_by_geometry" in result.reasons
+    assert result.read_text == ORDERED
+    window = result.checks["glyph_confirm"]["windows"][0]
+    assert window["glyph"] > window["rival_glyph"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "engraved", "reading"),
+    [
+        ("substitution read right", "Joe & Mia", "Joe & Mia"),
+        ("substitution read wrong", "Joe & Mia", "Yoe & Mia"),
+        ("substitution of a lookalike", "Zoc & Mia", "Zoo & Mia"),
+        ("deletion", "Zo & Mia", "Zc & Mia"),
+        ("insertion", "Zoee & Mia", "Zoce & Mia"),
+        ("transposition", "Zeo & Mia", "Zco & Mia"),
+        ("case", "Zoe & mia", "Zoe & wia"),
+    ],
+)
+def test_a_wrong_engraving_is_never_confirmed(
+    photo: Photo, edit: str, engraved: str, reading: str
+) -> None:
+    result = _verify(photo, engraved, ORDERED, reading)
+    assert result.verdict is not Verdict.PASS, (edit, result.checks.get("glyph_confirm"))
+
+
+def test_initials_read_at_low_confidence_are_confirmed_glyph_by_glyph(photo: Photo) -> None:
+    image = photo("A & P", template="bar_pendant", font="futural")
+    expected = Expected("A & P", "futural", "bar_pendant")
+    result = verify(image, expected, engine=FixedReading("A & P", 0.6))
+    assert result.verdict is Verdict.PASS, (result.reasons, result.checks.get("glyph_confirm"))
+    assert len(result.checks["glyph_confirm"]["windows"]) == 3
+
+
+@pytest.mark.parametrize("engraved", ["A & R", "A & PP", "A &", "a & P"])
+def test_wrong_initials_read_at_low_confidence_stay_in_review(photo: Photo, engraved: str) -> None:
+    image = photo(engraved, template="bar_pendant", font="futural")
+    expected = Expected("A & P", "futural", "bar_pendant")
+    result = verify(image, expected, engine=FixedReading("A & P", 0.6))
+    assert result.verdict is not Verdict.PASS, result.checks.get("glyph_confirm")
+
+
+def test_initials_misread_at_low_confidence_are_confirmed_glyph_by_glyph(photo: Photo) -> None:
+    image = photo("A & P", template="bar_pendant", font="futural")
+    expected = Expected("A & P", "futural", "bar_pendant")
+    result = verify(image, expected, engine=FixedReading("A&F", 0.6))
+    assert result.verdict is Verdict.PASS, (result.reasons, result.checks.get("glyph_confirm"))
+    assert "glyphs_confirmed_by_geometry" in result.reasons
+
+
+@pytest.mark.parametrize(("engraved", "reading"), [("A & F", "A&F"), ("A & F", "A&E")])
+def test_wrong_initials_misread_at_low_confidence_stay_in_review(
+    photo: Photo, engraved: str, reading: str
+) -> None:
+    image = photo(engraved, template="bar_pendant", font="futural")
+    expected = Expected("A & P", "futural", "bar_pendant")
+    result = verify(image, expected, engine=FixedReading(reading, 0.6))
+    assert result.verdict is not Verdict.PASS, result.checks.get("glyph_confirm")
+
+
+def test_very_low_confidence_is_not_put_to_the_test(photo: Photo) -> None:
+    image = photo("A & P", template="bar_pendant", font="futural")
+    expected = Expected("A & P", "futural", "bar_pendant")
+    result = verify(image, expected, engine=FixedReading("A & P", 0.3))
+    assert result.verdict is Verdict.REVIEW
+    assert result.reasons == ["low_confidence"]
+
+
+def test_doubtful_positions_ignore_spacing_and_keep_ocr_spacing() -> None:
+    expected = Expected("K & M 13.04.2024", "gothiceng", "bar_pendant")
+    reading, doubtful, inserted = _doubts(expected, "X&m 13.04.2024")
+    assert reading == "K&M 13.04.2024"  # ordered characters, OCR's spaces
+    assert doubtful == {0, 4}
+    assert inserted == {}
+    _, doubtful, inserted = _doubts(Expected("Anna", "futural"), "Annna")
+    assert len(doubtful) == 1
+    assert inserted == {next(iter(doubtful)): "n"}
