@@ -11,7 +11,8 @@ DEMO_ARGS ?=
 PYTEST_ARGS ?=
 # Debian package = a file it installs (present means installed). Why each: docs/dependencies.md.
 SYSTEM_DEPS := mosquitto=/usr/sbin/mosquitto chromium=/usr/bin/chromium \
-	victoria-metrics=/usr/bin/victoria-metrics fonts-dejavu-core=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+	victoria-metrics=/usr/bin/victoria-metrics fonts-dejavu-core=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+	faketime=/usr/bin/faketime
 
 .PHONY: help venv install deps-system test lint fmt typecheck pytest demo bench clean distclean
 
