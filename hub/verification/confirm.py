@@ -22,7 +22,7 @@ from typing import Any
 
 from drivers.laser.fonts import ENGRAVING_FONTS, PRINTABLE_ASCII, load_font
 from hub.verification.compare import align, fold, twin_map
-from hub.verification.geometry import Registered, register, window_ncc
+from hub.verification.geometry import Registered, line_ncc, register, window_ncc
 from hub.verification.layout import LayoutError, Rendering, render
 from hub.verification.locate import TextLine
 from hub.verification.model import Expected
@@ -32,6 +32,8 @@ MAX_SHORT_TEXT = 3  # inked characters of a text whose every glyph may be confir
 GLYPH_MARGIN = 0.06  # the ordered glyph must beat every rival by this in its own columns
 CONTEXT_MARGIN = 0.02  # ... and by this with its neighbours (insertions, deletions show there)
 CONTEXT_WIN = 0.2  # ... or by this with its neighbours while no worse in its own columns
+LINE_SLACK = 0.02  # ... and no rival near it in the glyph's columns may fit the line better
+LINE_RIVAL_NEAR = 0.25  # ... "near": within this of the order's glyph fit
 MIN_LOCAL_FIT = 0.55  # the ordered glyph must fit its own columns this well: else no proof
 MIN_WINDOW = 0.5  # the narrowest window, in ink heights
 
@@ -167,14 +169,22 @@ def _settle(
     rivals: Iterable[str],
 ) -> dict[str, Any]:
     """Does the order fit the glyph's columns well, and beat every rival (:func:`_beats`)?"""
-    mine = (window_ncc(ordered, windows[0]), window_ncc(ordered, windows[1]))
+    mine = (
+        window_ncc(ordered, windows[0]),
+        window_ncc(ordered, windows[1]),
+        line_ncc(ordered),
+    )
     confirmed = mine[0] >= MIN_LOCAL_FIT
-    closest = (-1.0, -1.0)  # the rival nearest to winning, for the record
+    closest = (-1.0, -1.0, -1.0)  # the rival nearest to winning, for the record
     for rival in rivals if confirmed else ():
         registered = registered_on(rival, expected, line)
         if registered is None:
             continue
-        theirs = (window_ncc(registered, windows[0]), window_ncc(registered, windows[1]))
+        theirs = (
+            window_ncc(registered, windows[0]),
+            window_ncc(registered, windows[1]),
+            line_ncc(registered),
+        )
         if not _beats(mine, theirs):
             confirmed = False
             closest = theirs
@@ -187,17 +197,26 @@ def _settle(
         "rival_glyph": round(closest[0], 4),
         "context": round(mine[1], 4),
         "rival_context": round(closest[1], 4),
+        "line": round(mine[2], 4),
+        "rival_line": round(closest[2], 4),
     }
 
 
-def _beats(mine: tuple[float, float], theirs: tuple[float, float]) -> bool:
-    """(glyph window, neighbour window) NCCs: the order wins clearly in its glyph's columns and
-    a little with the neighbours; or, for a rival that misplaces the neighbours (a glyph
-    doubled at the line's end squeezes into the glyph's columns), by far with the neighbours
-    and no worse in the glyph's columns."""
+def _beats(mine: tuple[float, float, float], theirs: tuple[float, float, float]) -> bool:
+    """(glyph window, neighbour window, whole line) NCCs: the order wins clearly in its glyph's
+    columns and a little with the neighbours; or, for a rival that misplaces the neighbours (a
+    glyph doubled at the line's end squeezes into the glyph's columns), by far with the
+    neighbours and no worse in the glyph's columns. And a rival near the order in the glyph's
+    columns must not fit the whole line better: the windows are the order's columns, and a
+    rival whose glyphs are shifted (a glyph inserted) or whose registration differs (a
+    descender more or less) is judged unfairly in them ("Dijem" for "Diem", "Stav" for "Stay"
+    lost in the windows by 0.15-0.17, won the line by 0.12-0.14). A rival far off in the
+    glyph's columns may win a poor line fit by chance: "Zoe & Mia" in scripts fits its line
+    at 0.39, "/oe & Mia" at 0.60 but its glyph 0.39 against 0.80."""
     clearly = mine[0] >= theirs[0] + GLYPH_MARGIN and mine[1] >= theirs[1] + CONTEXT_MARGIN
     by_far = mine[1] >= theirs[1] + CONTEXT_WIN and mine[0] >= theirs[0]
-    return clearly or by_far
+    wins_line = theirs[2] >= mine[2] + LINE_SLACK and theirs[0] >= mine[0] - LINE_RIVAL_NEAR
+    return (clearly or by_far) and not wins_line
 
 
 def window_around(

@@ -103,6 +103,11 @@ def window_ncc(registered: Registered, columns: tuple[int, int]) -> float:
     return _ncc(registered.observed[:, start:end], registered.expected[:, start:end])
 
 
+def line_ncc(registered: Registered) -> float:
+    """NCC of the candidate and the ink over the whole line."""
+    return _ncc(registered.observed, registered.expected)
+
+
 def _stroke_width(rendering: Rendering, observed: FloatImage) -> float:
     """Stroke width in px: observed ink area over the candidate's stroke length."""
     if rendering.bitmap is not None:

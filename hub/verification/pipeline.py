@@ -34,6 +34,7 @@ from hub.verification.engine import OcrEngine, OcrLine, default_engine
 from hub.verification.geometry import GapCheck, check_gaps, fit
 from hub.verification.layout import LayoutError, render
 from hub.verification.locate import TextLine, locate_line
+from hub.verification.lookalike import check_lookalikes
 from hub.verification.model import Expected, Verdict, VerificationResult
 from hub.verification.preprocess import (
     BgrImage,
@@ -172,9 +173,14 @@ def _same_characters(
 def _last_checks(
     line: TextLine, expected: Expected, read: _Read, glare: float, checks: dict[str, Any]
 ) -> tuple[Verdict, dict[str, Any]]:
-    """Characters and spacing agree: no space may be missing, then PASS."""
+    """Characters and spacing agree: no space may be missing, no look-alike may fit better
+    (:mod:`hub.verification.lookalike`), then PASS."""
     if _a_space_may_be_missing(line, expected, checks):
         return _review("space_unconfirmed", read=read.text, checks=checks, expected=expected)
+    lookalikes = check_lookalikes(line, expected)
+    checks["lookalikes"] = lookalikes.facts
+    if lookalikes.doubted:  # OCR read the order, but a lower-reaching glyph fits the ink better
+        return _review("lookalike_fits_better", read=read.text, checks=checks, expected=expected)
     reasons = ["all_characters_read", "spaces_confirmed"]
     if glare > GLARE_MAX:
         reasons.append("read_despite_glare")

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from hub.verification import Expected, OcrLine, Verdict, VerificationResult, verify
+from bench.verify_set import sample_at
+from hub.verification import Expected, OcrEngine, OcrLine, Verdict, VerificationResult, verify
 from hub.verification.confirm import _doubts
 
 Photo = Callable[..., np.ndarray]
@@ -119,3 +120,25 @@ def test_doubtful_positions_ignore_spacing_and_keep_ocr_spacing() -> None:
     _, doubtful, inserted = _doubts(Expected("Anna", "futural"), "Annna")
     assert len(doubtful) == 1
     assert inserted == {next(iter(doubtful)): "n"}
+
+
+@pytest.mark.parametrize(
+    ("seed", "index", "ordered", "engraved"),
+    [(32, 196, "Carpe Diem", "Carpe Dijem"), (33, 156, "Stay wild", "Stav wild")],
+)
+def test_a_rival_that_wins_the_line_blocks_confirmation(
+    engine: OcrEngine, seed: int, index: int, ordered: str, engraved: str
+) -> None:
+    """Benchmark false accepts: OCR read the engraving (nearly) right, yet the order's glyph
+    fitted its own columns better than the true rival - the windows are the order's columns,
+    and an inserted "j" shifts the rival out of them, a missing descender changes its
+    registration - so the order was confirmed and PASSed. The rival fits the whole line far
+    better."""
+    sample = sample_at(index, seed)
+    assert (sample.ordered, sample.engraved) == (ordered, engraved)
+    expected = Expected(sample.ordered, sample.font, sample.template)
+    result = verify(sample.image, expected, engine=engine)
+    assert result.verdict is not Verdict.PASS, result.checks.get("glyph_confirm")
+    window = result.checks["glyph_confirm"]["windows"][0]
+    assert not window["confirmed"]
+    assert window["rival_line"] > window["line"]
