@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from protocol.auth import KeyFileError, load_key_file
 from protocol.broker_url import BrokerUrl, parse_broker_url
 from protocol.models import Name, StationId
 
@@ -67,13 +68,36 @@ class StationConfig(BaseModel):
     telemetry_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     # After an outage the telemetry backlog goes out at this pace, behind job updates and events.
     backfill_batches_per_s: Annotated[float, Field(ge=0.1, le=10_000)] = 20.0
+    # Disk budget of the outbox (agent/outbox.py): telemetry is shed first (above 60 % of
+    # ``outbox_max_bytes`` of payloads, or below ``min_free_bytes`` free on the data disk),
+    # events next (above 90 %, or below a quarter of the floor); job updates and proofs, the job's
+    # evidence, are never refused by the budget.
+    outbox_max_bytes: Annotated[int, Field(ge=64 * 1024, le=1 << 40)] = 512 * 1024 * 1024
+    min_free_bytes: Annotated[int, Field(ge=0, le=1 << 40)] = 64 * 1024 * 1024
     # Prometheus /metrics on 127.0.0.1:<port> (0: any free port; None: off).
     metrics_port: Annotated[int | None, Field(ge=0, le=65_535)] = None
     metrics_host: str = "127.0.0.1"
+    # The station screen (agent/screen, docs/station-screen.md) on <screen_host>:<screen_port>
+    # (0: any free port, written to <data_dir>/screen.url; None: off). Localhost by default: the
+    # kiosk browser runs on the station itself. Technicians are signed out after idle_signout_s.
+    screen_port: Annotated[int | None, Field(ge=0, le=65_535)] = None
+    screen_host: str = "127.0.0.1"
+    screen_idle_signout_s: Annotated[float, Field(ge=5, le=24 * 3600)] = 15 * 60
     devices: list[DeviceConfig] = Field(default_factory=list, max_length=64)
     # Demo and test floors only: sign steps off as ``auto:<station>`` (the dossier shows that no
     # person signed). Real stations leave it off; the station screen brings technicians' sign-off.
     auto_signoff: bool = False
+    # Who lets jobs go on: "auto" (at once, nobody at the bench; signs only with auto_signoff)
+    # or "screen" (a signed-in technician acknowledges, readies, fires and signs off).
+    operator: Literal["auto", "screen"] = "auto"
+    # The technicians who may sign in (benchfleet station add-technician writes it);
+    # default <data_dir>/technicians.toml.
+    technicians: Path | None = None
+    # Message authentication (docs/security.md): the station's key from `benchfleet station
+    # enroll` ("<generation>:<hex>"). Set, every message is signed and the hub's must verify;
+    # an assignment issued more than the window before the newest one held is a replay.
+    key_file: Path | None = None
+    assignment_replay_window_s: Annotated[float, Field(ge=1, le=7 * 86_400)] = 600.0
 
     @model_validator(mode="before")
     @classmethod
@@ -104,6 +128,14 @@ class StationConfig(BaseModel):
             raise ValueError(f"device names must be unique; repeated: {', '.join(duplicates)}")
         return value
 
+    def message_key(self) -> tuple[bytes, int] | None:
+        """``(key, generation)`` from ``key_file``; None without one (authentication off)."""
+        return None if self.key_file is None else load_key_file(self.key_file)
+
+    @property
+    def technicians_path(self) -> Path:
+        return self.technicians or self.data_dir / "technicians.toml"
+
     @property
     def broker(self) -> BrokerUrl:
         """The parsed broker URL (``str()`` hides the password)."""
@@ -130,9 +162,14 @@ def load_station_config(path: Path) -> StationConfig:
     if env_url := os.environ.get(MQTT_URL_ENV):
         raw["mqtt_url"] = env_url
     try:
-        return StationConfig.model_validate(raw)
+        config = StationConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(describe_errors(err)) from err
+    try:
+        config.message_key()  # a bad key file stops the agent here, with its reason
+    except KeyFileError as err:
+        raise ConfigError(f"key_file: {err}") from err
+    return config
 
 
 def describe_errors(err: ValidationError) -> str:

@@ -35,6 +35,9 @@ class LinkState:
     hub_online: bool | None = None  # the hub's retained state; None until heard
     published: int = 0  # outbox publications the broker acknowledged, re-sends included
     paced: int = 0  # times telemetry waited for the backfill pace
+    broker_denied: int = 0  # PUBACKs with a failure reason code (e.g. 0x87 Not authorized)
+    connect_refused: int = 0  # CONNACKs refusing us (bad credentials, not authorized)
+    assignments_refused: int = 0  # hub messages refused: bad MAC or a replayed assignment
 
     @property
     def live(self) -> bool:

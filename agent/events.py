@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
-from agent.outbox import Outbox
+from agent.outbox import Outbox, OutboxFullError
 from protocol import topics
 from protocol.models import Event, Severity
 
@@ -33,4 +34,7 @@ def emit_event(
             device=device,
         )
 
-    outbox.enqueue(topics.Up.EVENT, build)
+    try:
+        outbox.enqueue(topics.Up.EVENT, build)
+    except OutboxFullError as err:  # the disk budget sheds events before job evidence
+        logging.getLogger(__name__).warning("event %s not stored: %s", kind, err.reason)

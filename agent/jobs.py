@@ -7,30 +7,37 @@ needed) a sign-off for every step, and reports BLOCKED naming what is missing ot
 it runs the steps in order (:mod:`agent.steps`); an irreversible step first asks the hub to
 record its start and commits ``phase='started'`` before a device touches the piece; each step
 ends with an update carrying its evidence. Logs name jobs by id, never by their texts.
+
+The :class:`~agent.operator.Operator` lets the job go on where a person must: acknowledge,
+ready before each step, the fire confirmation after an engraving's start gate, sign-offs. Jobs
+are worked rush first, then by due date, then by arrival; :attr:`JobRunner.activity` tells the
+station screen where the job in hand is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from uuid import UUID
 
 from agent.context import AgentContext
 from agent.events import emit_event
 from agent.jobstore import TERMINAL, JobStore, LocalJob, Phase
+from agent.operator import (
+    Activity,
+    AutoOperator,
+    Operator,
+    OperatorAbort,
+    needs_fire_confirmation,
+    operator_for,
+    queue_key,
+)
 from agent.outbox import MessageId
 from agent.proofs import ProofUploader
-from agent.steps import (
-    ExecutorTable,
-    SignoffProvider,
-    StepContext,
-    StepError,
-    default_executors,
-    signoff_provider,
-)
+from agent.steps import ExecutorTable, StepContext, StepError, default_executors
 from drivers.errors import DeviceError
 from protocol import topics
 from protocol.models import (
@@ -47,6 +54,7 @@ from protocol.models import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INTERRUPTED = "agent restarted during engraving; laser position unknown"
 INCONSISTENT = "hub says running but this station lost the job's progress; a human must look"
@@ -56,8 +64,9 @@ class JobRunner:
     """Runs the station's jobs; the link hands it assignments and commands.
 
     ``executors`` maps step kinds to what runs them (default: :func:`default_executors`);
-    ``signoff`` vouches for steps that need a technician (default: from the station config's
-    ``auto_signoff``, see :func:`agent.steps.signoff_provider`).
+    ``operator`` lets jobs go on where a person must (default: from the station config's
+    ``operator`` and ``auto_signoff``, see :func:`agent.operator.operator_for`); ``signoff``
+    is its older name.
     """
 
     def __init__(
@@ -65,14 +74,20 @@ class JobRunner:
         ctx: AgentContext,
         *,
         executors: ExecutorTable | None = None,
-        signoff: SignoffProvider | None = None,
+        operator: Operator | None = None,
+        signoff: Operator | None = None,
     ) -> None:
         self._ctx = ctx
         self._executors = executors if executors is not None else default_executors()
-        self._signoff = signoff if signoff is not None else signoff_provider(ctx.config)
+        self.operator: Operator = operator or signoff or operator_for(ctx.config)
+        self.activity = Activity()
         self._station = ctx.config.station_id
         self._store = JobStore(ctx.db)
-        self._queue: asyncio.Queue[UUID] = asyncio.Queue()
+        # (rush first, due date, arrival number, job): the order jobs are worked in
+        self._queue: asyncio.PriorityQueue[tuple[tuple[int, float], int, UUID]] = (
+            asyncio.PriorityQueue()
+        )
+        self._arrivals = 0
         self._queued: set[UUID] = set()
         self._active: UUID | None = None
         self._devices_idle = asyncio.Event()
@@ -90,7 +105,7 @@ class JobRunner:
         self._proofs.resume()  # proof uploads a restart interrupted
         self.recover()
         while True:
-            job_id = await self._queue.get()
+            *_, job_id = await self._queue.get()
             self._active = job_id
             try:
                 await self._process(job_id)
@@ -112,7 +127,7 @@ class JobRunner:
                 self._enqueue_final(job, StationJobStatus.FAILED, INTERRUPTED)
                 self._event("job_interrupted", Severity.MAJOR, job.job_id, INTERRUPTED)
             elif job.phase is Phase.QUEUED:
-                self._enqueue_job(job.job_id)
+                self._enqueue_job(job.job_id, job.assignment)
 
     # ---- from the link ------------------------------------------------------------------------
 
@@ -123,7 +138,7 @@ class JobRunner:
         if job is None:
             log.info("job %s: assigned (v%d, hub %s)", job_id, version, assignment.status)
             self._store.insert(assignment)
-            self._enqueue_job(job_id)
+            self._enqueue_job(job_id, assignment)
             return
         stale = version < job.version or (version == job.version and job.phase != Phase.WAITING)
         taken_back = assignment.status is JobStatus.ASSIGNED and version >= job.version
@@ -134,7 +149,7 @@ class JobRunner:
             # instead, never run again.
             log.info("job %s: assigned again (v%d)", job_id, version)
             self._store.reassigned(assignment)
-            self._enqueue_job(job_id)
+            self._enqueue_job(job_id, assignment)
             return
         if job.phase in TERMINAL or stale:
             log.debug("job %s: assignment v%d already handled", job_id, version)
@@ -142,7 +157,7 @@ class JobRunner:
         self._store.set_hub_state(job_id, version, assignment.status)
         if job.phase is Phase.WAITING:
             self._store.set_phase(job_id, Phase.QUEUED)
-            self._enqueue_job(job_id)
+            self._enqueue_job(job_id, assignment)
 
     def on_command(self, command: Command) -> None:
         """``cancel_job`` drops a job that has not been started; anything else is logged."""
@@ -164,8 +179,14 @@ class JobRunner:
             return  # cancelled while queued, or finished
         if job.pending is not None:
             job = await self._settle_pending(job, job.pending)
-        if job is not None:
+        if job is None:
+            return
+        self.activity.begin(job.assignment)
+        try:
             await self._advance(job)
+        finally:
+            final = self._store.get(job_id)
+            self.activity.end(final.hub_status.value if final else "dropped")
 
     async def _settle_pending(self, job: LocalJob, pending: MessageId) -> LocalJob | None:
         """An update sent before a restart: wait for its answer, or for the hub's assignment."""
@@ -178,6 +199,11 @@ class JobRunner:
 
     async def _advance(self, job: LocalJob) -> None:
         if job.hub_status is JobStatus.ASSIGNED:
+            try:
+                await self._person(self.operator.acknowledge(job.assignment))
+            except OperatorAbort as abort:
+                await self._finish(job, abort.status, abort.detail)
+                return
             next_job = await self._update(job, StationJobStatus.ACKNOWLEDGED)
             if next_job is None:
                 return
@@ -205,7 +231,7 @@ class JobRunner:
                 return f"no executor for {step.kind} steps on this station (step {step.name})"
             if missing := executor.missing(step, self._ctx.devices):
                 return f"no {missing} on this station (step {step.name})"
-            if step.signoff_required and self._signoff is None:
+            if step.signoff_required and not self.operator.can_sign:
                 return f"step {step.name} needs a technician sign-off; this station has none"
             if refusal := executor.refusal(step, self._context(assignment)):
                 return refusal
@@ -234,6 +260,10 @@ class JobRunner:
                 if current is None:
                     return  # the hub refused a step update: the job was dropped here
             job = current or job
+        except OperatorAbort as abort:
+            log.info("job %s: stopped by the technician (%s)", job.job_id, abort.status)
+            await self._finish(self._store.get(job.job_id) or job, abort.status, abort.detail)
+            return
         except (DeviceError, StepError) as err:
             detail = f"{type(err).__name__}: {err}"
             log.exception("job %s: step failed: %s", job.job_id, detail)
@@ -246,20 +276,51 @@ class JobRunner:
         await self._finish(job, StationJobStatus.DONE)
 
     async def _run_step(self, job: LocalJob, step: StepSpec) -> LocalJob | None:
-        """One step: its start gate if irreversible, the executor, the sign-off, the report."""
+        """One step: ready, its start gate if irreversible (then the fire confirmation), the
+        executor, the sign-off, the report."""
+        assignment, activity = job.assignment, self.activity
+        activity.step(step.name, "waiting_for_technician")
+        await self._person(self.operator.ready(assignment, step))
         if step.irreversible:
+            activity.step(step.name, "pending", "waiting for the hub to record the start")
             gated = await self._update(job, StationJobStatus.RUNNING, step=step, phase="start")
             if gated is None:
                 return None
             job = gated
             self._store.set_phase(job.job_id, Phase.STARTED)  # write-ahead, before any device
-        evidence = await self._executors[step.kind].execute(step, self._context(job.assignment))
+        if needs_fire_confirmation(step):
+            activity.step(step.name, "waiting_for_technician")
+            await self._person(self.operator.confirm_fire(assignment, step))
+        activity.step(step.name, "running")
+        try:
+            evidence = await self._executors[step.kind].execute(step, self._context(assignment))
+        except BaseException as err:
+            activity.step(step.name, "failed", type(err).__name__)
+            raise
+        activity.evidence(step.name, evidence)
         if step.signoff_required:
-            assert self._signoff is not None  # checked before the start gate
-            evidence.append(await self._signoff.signoff(step, job.job_id))
-        return await self._update(
+            activity.step(step.name, "waiting_for_technician")
+            evidence.append(await self._person(self.operator.signoff(assignment, step)))
+            activity.evidence(step.name, evidence)
+        done = await self._update(
             job, StationJobStatus.RUNNING, step=step, phase="done", evidence=evidence
         )
+        activity.step(step.name, "done" if done is not None else "failed")
+        return done
+
+    async def _person(self, waiting: Awaitable[T]) -> T:
+        """Wait for the operator. A person may take hours and no device moves meanwhile, so
+        the agent may stop then; an :class:`AutoOperator` answers at once (a stop still waits
+        for the job's end, as without a screen)."""
+        if isinstance(self.operator, AutoOperator):
+            return await waiting
+        idle = self._devices_idle.is_set()
+        self._devices_idle.set()
+        try:
+            return await waiting
+        finally:
+            if not idle:
+                self._devices_idle.clear()
 
     # ---- updates and their answers ------------------------------------------------------------
 
@@ -347,10 +408,11 @@ class JobRunner:
 
     # ---- helpers ------------------------------------------------------------------------------
 
-    def _enqueue_job(self, job_id: UUID) -> None:
+    def _enqueue_job(self, job_id: UUID, assignment: JobAssignment) -> None:
         if job_id not in self._queued:
             self._queued.add(job_id)
-            self._queue.put_nowait(job_id)
+            self._arrivals += 1
+            self._queue.put_nowait((queue_key(assignment), self._arrivals, job_id))
 
     def _event(self, kind: str, severity: Severity, job_id: UUID, message: str) -> None:
         emit_event(

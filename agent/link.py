@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from typing import Protocol
+from uuid import UUID
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -19,15 +20,29 @@ from paho.mqtt.properties import Properties
 
 from agent import __version__
 from agent.context import AgentContext
+from agent.denials import connect_refusal, watch_pubacks
+from agent.events import emit_event
+from agent.message_auth import MessageAuth
 from agent.outbox import PRIORITY
 from protocol import Rejection, codec, encode, topics
-from protocol.models import Ack, AlarmNotice, Birth, Command, Death, HubState, JobAssignment
+from protocol.models import (
+    Ack,
+    AlarmNotice,
+    Birth,
+    Command,
+    Death,
+    HubState,
+    JobAssignment,
+    Severity,
+    VerificationNotice,
+)
 
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 3600
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+REFUSED_BACKOFF_S = 5.0  # refused credentials do not fix themselves: never retry hot
 PUBACK_TIMEOUT_S = 10.0
 IDLE_WAKE_S = 0.5  # re-check the outbox at least this often (resend timers)
 TELEMETRY = PRIORITY[topics.Up.TELEMETRY]
@@ -41,6 +56,8 @@ class DownHandler(Protocol):
     def on_command(self, command: Command) -> None: ...
 
     def on_alarm(self, notice: AlarmNotice) -> None: ...
+
+    def on_verification(self, notice: VerificationNotice) -> None: ...
 
 
 class _StopSession(Exception):
@@ -57,6 +74,15 @@ class StationLink:
         self._stopping = asyncio.Event()
         self._bd_seq = 0
         self.dead_letter_count = 0
+        config = ctx.config
+        self._auth = MessageAuth(
+            config.message_key(), ctx.db, window_s=config.assignment_replay_window_s
+        )
+        if not self._auth.enabled:
+            log.warning(
+                "link %s: no key_file: messages are neither signed nor checked", self._station
+            )
+        self._denied_topics: set[str] = set()  # broker_denied reported once per topic a session
 
     @property
     def connected(self) -> bool:
@@ -78,7 +104,17 @@ class StationLink:
                 continue
             delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
             attempt += 1
-            log.warning("link %s: %s; reconnecting in %.2f s", self._station, failure, delay)
+            if (code := connect_refusal(failure)) is not None:
+                delay = max(delay, REFUSED_BACKOFF_S)
+                self._ctx.link.connect_refused += 1
+                log.error(
+                    "link %s: the broker %s refused station %s (reason 0x%02X, %s): check the "
+                    "station's broker credentials; retrying in %.1f s",
+                    self._station, self._ctx.config.broker, self._station, code,
+                    failure, delay,
+                )  # fmt: skip
+            else:
+                log.warning("link %s: %s; reconnecting in %.2f s", self._station, failure, delay)
             await self._sleep_unless_stopping(delay)
 
     async def _session_failure(self) -> aiomqtt.MqttError | None:
@@ -100,10 +136,12 @@ class StationLink:
     def _new_client(self) -> aiomqtt.Client:
         self._bd_seq = self._ctx.outbox.next_bd_seq()
         broker = self._ctx.config.broker
-        will = aiomqtt.Will(topics.up(self._station, topics.Up.DEATH), self._death(), qos=1)
+        will_topic, death = topics.up(self._station, topics.Up.DEATH), self._death()
+        will_props = self._auth.properties(will_topic, death, PacketTypes.WILLMESSAGE)
+        will = aiomqtt.Will(will_topic, death, qos=1, properties=will_props)
         connect_props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect_props.SessionExpiryInterval = SESSION_EXPIRY_S
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             broker.host,
             broker.port,
             username=broker.username,
@@ -117,6 +155,31 @@ class StationLink:
             timeout=PUBACK_TIMEOUT_S,
             tls_params=aiomqtt.TLSParameters() if broker.tls else None,
         )
+        self._denied_topics.clear()
+        watch_pubacks(client, self._on_denied)
+        return client
+
+    def _on_denied(self, topic: str, code: int, reason: str) -> None:
+        """A PUBACK said no: log and count every one, report each topic once a session."""
+        self._ctx.link.broker_denied += 1
+        log.error(
+            "link %s: broker refused publish to %s: 0x%02X %s", self._station, topic, code, reason
+        )
+        if topic in self._denied_topics:
+            return
+        self._denied_topics.add(topic)
+        emit_event(
+            self._ctx.outbox,
+            station_id=self._station,
+            kind="broker_denied",
+            severity=Severity.MAJOR,
+            message=f"broker refused publish to {topic}: 0x{code:02X} {reason}",
+        )
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        """Publish QoS 1, signed with the station's key."""
+        properties = self._auth.properties(topic, payload)
+        await client.publish(topic, payload, qos=1, properties=properties)
 
     async def _session(self) -> None:
         client = self._new_client()
@@ -148,7 +211,7 @@ class StationLink:
 
     async def _await_stop(self, client: aiomqtt.Client) -> None:
         await self._stopping.wait()
-        await client.publish(topics.up(self._station, topics.Up.DEATH), self._death(), qos=1)
+        await self._publish(client, topics.up(self._station, topics.Up.DEATH), self._death())
         raise _StopSession
 
     # ---- presence -----------------------------------------------------------------------------
@@ -166,7 +229,7 @@ class StationLink:
             agent_version=__version__,
             devices=self._ctx.devices.infos(),
         )
-        await client.publish(topics.up(self._station, topics.Up.BIRTH), encode(birth), qos=1)
+        await self._publish(client, topics.up(self._station, topics.Up.BIRTH), encode(birth))
 
     # ---- delivery -----------------------------------------------------------------------------
 
@@ -180,7 +243,7 @@ class StationLink:
                     self._ctx.link.paced += 1
                     break  # the backlog waits; a job update enqueued meanwhile does not
                 # aiomqtt waits for the PUBACK (MqttError on timeout: the session restarts).
-                await client.publish(entry.topic, entry.payload, qos=1)
+                await self._publish(client, entry.topic, entry.payload)
                 outbox.mark_sent(entry.id, time.time())
                 self._ctx.link.published += 1
             else:
@@ -195,10 +258,30 @@ class StationLink:
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             topic = message.topic.value
-            if topic == topics.HUB_STATE:
+            if topic == topics.HUB_STATE:  # to every station: not signed with a station key
                 await self._on_hub_state(client, codec.decode_hub_state(payload))
-            else:
+                continue
+            user_properties = getattr(message.properties, "UserProperty", None)
+            problem = self._auth.signature_problem(topic, payload, user_properties)
+            if problem is None:
                 await self._dispatch(client, topic, payload)
+            else:
+                self._refuse(topic, payload, f"bad or missing signature: {problem}")
+
+    def _refuse(self, topic: str, payload: bytes, reason: str, job_id: UUID | None = None) -> None:
+        """A hub message that is not authentic or a replay: nothing acts on it (an unsigned
+        Ack is ignored too: the outbox re-sends and the hub answers again)."""
+        self._ctx.link.assignments_refused += 1
+        self._dead_letter(Rejection(topic, payload, reason))
+        if topic.endswith(f"/{topics.Down.JOB.value}"):
+            emit_event(
+                self._ctx.outbox,
+                station_id=self._station,
+                kind="assignment_refused",
+                severity=Severity.MAJOR,
+                message=f"assignment refused before any device moved: {reason}",
+                job_id=job_id,
+            )
 
     async def _on_hub_state(self, client: aiomqtt.Client, state: HubState | Rejection) -> None:
         if isinstance(state, Rejection):
@@ -222,9 +305,15 @@ class StationLink:
             if not self._ctx.outbox.ack(message):
                 log.debug("link %s: Ack for unknown %s", self._station, message.seq)
         elif isinstance(message, JobAssignment):
+            if (replay := self._auth.replay_problem(message)) is not None:
+                self._refuse(topic, payload, f"replayed assignment: {replay}", message.job_id)
+                return
+            self._auth.accepted(message)
             self._handler.on_assignment(message)
         elif isinstance(message, AlarmNotice):
             self._handler.on_alarm(message)
+        elif isinstance(message, VerificationNotice):  # for the station screen
+            self._handler.on_verification(message)
         elif isinstance(message, Command) and message.kind in ("rebirth", "resync"):
             if message.kind == "resync":  # the hub saw a gap: everything unacknowledged again
                 self._ctx.outbox.resend_all_now()

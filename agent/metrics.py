@@ -50,6 +50,12 @@ class _AgentCollector(Collector):
                        link.published)  # fmt: skip
         yield _counter("backfill_paced", "times telemetry waited for the backfill pace",
                        link.paced)  # fmt: skip
+        yield _counter("broker_denied", "publications the broker refused (PUBACK >= 0x80)",
+                       link.broker_denied)  # fmt: skip
+        yield _counter("broker_connect_refused", "connections the broker refused (CONNACK)",
+                       link.connect_refused)  # fmt: skip
+        yield _counter("hub_messages_refused", "hub messages refused: bad MAC or replayed",
+                       link.assignments_refused)  # fmt: skip
         yield _gauge("link_connected", "1 while connected to the broker", int(link.connected))
         yield _gauge("publish_rate", "publications per second, last refresh", self._m.rate)
         depth = GaugeMetricFamily(

@@ -5,7 +5,8 @@ An executor says which device it lacks (:meth:`StepExecutor.missing`) and runs t
 returning the evidence it produced (:meth:`StepExecutor.execute`). Device families plug in by
 adding an executor to the table given to :class:`agent.jobs.JobRunner`: engrave (laser),
 photo (camera) and manual steps (a technician's hands, proven by a photo and a sign-off) here;
-weigh (scale), clean (cleaner) and scan (camera + zxing-cpp) in :mod:`agent.executors`.
+weigh (scale), clean (cleaner) and scan (camera + zxing-cpp) in :mod:`agent.executors`. Who
+acknowledges, readies, fires and signs is the runner's :class:`~agent.operator.Operator`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
+from agent.operator import AutoOperator
 from protocol.models import Evidence, JobAssignment, StepKind, StepSpec
 
 if TYPE_CHECKING:
@@ -129,7 +131,7 @@ class PhotoExecutor:
 
 class ManualExecutor:
     """A technician's step (packing, hand cleaning, rework): a photo if the step asks for one;
-    the sign-off (required for these steps) comes from the runner's :class:`SignoffProvider`."""
+    the sign-off (required for these steps) comes from the runner's operator."""
 
     def missing(self, step: StepSpec, devices: DeviceManager) -> str | None:
         return "camera" if "photo" in step.evidence and devices.camera is None else None
@@ -158,27 +160,11 @@ def default_executors() -> ExecutorTable:
     }
 
 
-class SignoffProvider(Protocol):
-    """Who vouches for a step that needs a technician's sign-off."""
-
-    async def signoff(self, step: StepSpec, job_id: UUID) -> Evidence:
-        """Wait for the sign-off of ``step``; return it as ``kind="signoff"`` evidence."""
-
-
-class AutoSignoff:
-    """Signs every step off at once as ``auto:<station>``: for demo and test floors only (the
-    dossier shows that no person signed). The station screen brings a real provider."""
+class AutoSignoff(AutoOperator):
+    """Signs every step off at once as ``auto:<station>`` (the :class:`AutoOperator` of
+    ``auto_signoff = true``): for demo and test floors only; the dossier shows that no person
+    signed. The station screen's technicians sign through :class:`agent.operator.ScreenOperator`.
+    """
 
     def __init__(self, station_id: str) -> None:
-        self.by = f"auto:{station_id}"[:64]
-
-    async def signoff(self, step: StepSpec, job_id: UUID) -> Evidence:
-        return Evidence(step=step.name, kind="signoff", by=self.by)
-
-
-def signoff_provider(config: object) -> SignoffProvider | None:
-    """The provider the station config asks for: ``auto_signoff = true`` -> :class:`AutoSignoff`,
-    otherwise none (jobs with sign-off steps are then blocked before they start)."""
-    if getattr(config, "auto_signoff", False):
-        return AutoSignoff(str(getattr(config, "station_id", "station")))
-    return None
+        super().__init__(station_id, signs=True)

@@ -11,6 +11,12 @@ A batch sampled while the link was down (or the hub offline) is flagged ``histor
 backfill, and the link paces it. The points of every enqueued batch are counted in the agent's
 SQLite, per epoch, in the same transaction as the enqueue, so "produced" is exactly what the
 outbox holds or delivered: the number to compare with what the hub stored.
+
+When the outbox's disk budget refuses a batch (:class:`~agent.outbox.OutboxFullError`), its
+points are *shed*: counted (``telemetry_shed``, per epoch, written with the next batch that is
+stored: the disk is full now), logged once and reported once per episode (Event
+``telemetry_shed``, then ``telemetry_resumed`` with the episode's count). So every sampled point
+is either produced or shed, and produced is what the hub must have stored.
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ import psutil
 
 from agent.context import AgentContext
 from agent.devices import DeviceState, ManagedDevice
-from agent.outbox import PRIORITY, MessageId, Outbox
+from agent.events import emit_event
+from agent.outbox import PRIORITY, MessageId, Outbox, OutboxFullError
 from drivers.errors import DeviceError
 from drivers.telemetry import BadSampleError, Scalar, check_sample
 from protocol import topics
-from protocol.models import TelemetryBatch, TelemetryPoint, utcnow
+from protocol.models import Severity, TelemetryBatch, TelemetryPoint, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,11 @@ DEVICE_SAMPLE_TIMEOUT_S = 2.0  # a device slower than this is skipped for the ro
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS telemetry_produced (
+    epoch INTEGER PRIMARY KEY,
+    points INTEGER NOT NULL,
+    batches INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS telemetry_shed (
     epoch INTEGER PRIMARY KEY,
     points INTEGER NOT NULL,
     batches INTEGER NOT NULL
@@ -57,6 +69,20 @@ class TelemetryStats:
     points_produced: int = 0
     batches_enqueued: int = 0
     historical_batches: int = 0
+    points_shed: int = 0
+    batches_shed: int = 0
+    shed_episodes: int = 0
+
+
+@dataclass(slots=True)
+class ShedEpisode:
+    """Batches refused since the outbox last took one; ``unsaved`` still to be counted."""
+
+    points: int = 0
+    batches: int = 0
+    unsaved_points: int = 0
+    unsaved_batches: int = 0
+    active: bool = False
 
 
 def sample_station(outbox: Outbox, disk_path: str) -> dict[str, Scalar]:
@@ -73,8 +99,17 @@ def sample_station(outbox: Outbox, disk_path: str) -> dict[str, Scalar]:
 
 def produced_points(db: sqlite3.Connection, epoch: int | None = None) -> int:
     """Telemetry points enqueued in ``epoch`` (every epoch when None), durable across restarts."""
-    db.execute(SCHEMA)
-    query = "SELECT coalesce(sum(points), 0) FROM telemetry_produced"
+    return _count(db, "telemetry_produced", epoch)
+
+
+def shed_points(db: sqlite3.Connection, epoch: int | None = None) -> int:
+    """Telemetry points the outbox refused (counted once a later batch was stored)."""
+    return _count(db, "telemetry_shed", epoch)
+
+
+def _count(db: sqlite3.Connection, table: str, epoch: int | None) -> int:
+    db.executescript(SCHEMA)
+    query = f"SELECT coalesce(sum(points), 0) FROM {table}"  # noqa: S608 - our own two names
     args: tuple[int, ...] = ()
     if epoch is not None:
         query, args = query + " WHERE epoch = ?", (epoch,)
@@ -90,7 +125,8 @@ class TelemetrySampler:
         self._pending: list[TelemetryPoint] = []
         self._offline_in_batch = False
         self.stats = TelemetryStats()
-        ctx.db.execute(SCHEMA)
+        self._shed = ShedEpisode()
+        ctx.db.executescript(SCHEMA)
 
     async def run(self) -> None:
         config = self._ctx.config
@@ -161,13 +197,17 @@ class TelemetrySampler:
         size = self._ctx.config.telemetry_batch_points
         historical = self._offline_in_batch or not self._ctx.link.live
         pending, self._pending, self._offline_in_batch = self._pending, [], False
-        return [
+        stored = (
             self.enqueue_batch(pending[start : start + size], historical=historical)
             for start in range(0, len(pending), size)
-        ]
+        )
+        return [message_id for message_id in stored if message_id is not None]
 
-    def enqueue_batch(self, points: Sequence[TelemetryPoint], *, historical: bool) -> MessageId:
-        """Put one batch in the outbox and count its points in the same transaction."""
+    def enqueue_batch(
+        self, points: Sequence[TelemetryPoint], *, historical: bool
+    ) -> MessageId | None:
+        """Put one batch in the outbox and count its points in the same transaction; None
+        when the outbox refused it (the points are shed, and counted as such)."""
         station_id, batch = self._ctx.config.station_id, list(points)
 
         def build(epoch: int, seq: int) -> TelemetryBatch:
@@ -175,19 +215,64 @@ class TelemetrySampler:
                 station_id=station_id, epoch=epoch, seq=seq, points=batch, historical=historical
             )
 
-        def count(db: sqlite3.Connection, epoch: int, _seq: int) -> None:
-            db.execute(
-                "INSERT INTO telemetry_produced (epoch, points, batches) VALUES (?, ?, 1) "
-                "ON CONFLICT (epoch) DO UPDATE SET points = points + excluded.points, "
-                "batches = batches + 1",
-                (epoch, len(batch)),
-            )
+        shed = self._shed
 
-        message_id = self._ctx.outbox.enqueue(topics.Up.TELEMETRY, build, also=count)
+        def count(db: sqlite3.Connection, epoch: int, _seq: int) -> None:
+            _add(db, "telemetry_produced", epoch, len(batch), 1)
+            if shed.unsaved_batches:
+                _add(db, "telemetry_shed", epoch, shed.unsaved_points, shed.unsaved_batches)
+
+        try:
+            message_id = self._ctx.outbox.enqueue(topics.Up.TELEMETRY, build, also=count)
+        except OutboxFullError as err:
+            self._on_refused(len(batch), err.reason)
+            return None
+        shed.unsaved_points = shed.unsaved_batches = 0
         self.stats.points_produced += len(batch)
         self.stats.batches_enqueued += 1
         self.stats.historical_batches += historical
+        if shed.active:
+            self._on_resumed()
         return message_id
+
+    # ---- shedding ------------------------------------------------------------------------------
+
+    def _on_refused(self, points: int, reason: str) -> None:
+        shed = self._shed
+        shed.points += points
+        shed.batches += 1
+        shed.unsaved_points += points
+        shed.unsaved_batches += 1
+        self.stats.points_shed += points
+        self.stats.batches_shed += 1
+        if shed.active:
+            return
+        shed.active = True  # a new episode: said once, not once per batch
+        self.stats.shed_episodes += 1
+        log.warning("telemetry: shedding new batches: %s", reason)
+        self._event("telemetry_shed", Severity.MAJOR, f"telemetry shed: {reason}")
+
+    def _on_resumed(self) -> None:
+        shed = self._shed
+        what = f"{shed.points} points in {shed.batches} batches"
+        log.info("telemetry: outbox takes batches again; shed %s", what)
+        self._event("telemetry_resumed", Severity.INFO, f"telemetry resumed; shed {what}")
+        self._shed = ShedEpisode()
+
+    def _event(self, kind: str, severity: Severity, message: str) -> None:
+        station_id = self._ctx.config.station_id
+        emit_event(
+            self._ctx.outbox, station_id=station_id, kind=kind, severity=severity, message=message
+        )
+
+
+def _add(db: sqlite3.Connection, table: str, epoch: int, points: int, batches: int) -> None:
+    db.execute(
+        f"INSERT INTO {table} (epoch, points, batches) VALUES (?, ?, ?) "  # noqa: S608 - ours
+        "ON CONFLICT (epoch) DO UPDATE SET points = points + excluded.points, "
+        "batches = batches + excluded.batches",
+        (epoch, points, batches),
+    )
 
 
 def create(ctx: AgentContext) -> TelemetrySampler:

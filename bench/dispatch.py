@@ -43,10 +43,13 @@ from typing import Any
 
 import aiomqtt
 import httpx
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from benchfleet.broker import PrivateBroker, free_port
 from benchfleet.processes import ManagedProcess
-from protocol import topics
+from hub.settings import DEV_STATION_KEY_SECRET
+from protocol import auth, topics
 from protocol.codec import decode, decode_hub_state, encode
 from protocol.models import (
     Ack,
@@ -79,6 +82,15 @@ def pct(values: list[float], q: float) -> float | None:
 class Results:
     persisted_at: dict[str, float] = field(default_factory=dict)  # job id -> monotonic time
     done_at: list[float] = field(default_factory=list)
+
+
+def signed(station_id: str, topic: str, payload: bytes) -> Properties:
+    """MQTT 5 properties carrying the station's MAC, keyed from the hub's development secret
+    (the benchmark hub runs with it), so the bench pays the same signing cost as an agent."""
+    key = auth.station_key(DEV_STATION_KEY_SECRET.encode(), station_id, 1)
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.UserProperty = auth.user_properties(key, 1, topic, payload)
+    return props
 
 
 class SimStation:
@@ -123,7 +135,11 @@ class SimStation:
             birth = Birth(
                 station_id=self.id, bd_seq=1, epoch=1, agent_version="bench", devices=DEVICES
             )
-            await client.publish(topics.up(self.id, topics.Up.BIRTH), encode(birth), qos=1)
+            await self._publish(client, topics.up(self.id, topics.Up.BIRTH), encode(birth))
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        """QoS 1, signed with the station's key like a real agent (the hub verifies it)."""
+        await client.publish(topic, payload, qos=1, properties=signed(self.id, topic, payload))
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         decoded = decode(topic, payload)
@@ -161,7 +177,7 @@ class SimStation:
         )
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         self.acks[self.seq] = future
-        await self.client.publish(topics.up(self.id, topics.Up.JOB), encode(update), qos=1)
+        await self._publish(self.client, topics.up(self.id, topics.Up.JOB), encode(update))
         return await asyncio.wait_for(future, 60)
 
     async def _walk(self, assignment: JobAssignment) -> None:

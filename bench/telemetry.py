@@ -52,7 +52,8 @@ from agent.outbox import Outbox
 from agent.telemetry import TelemetrySampler, produced_points
 from benchfleet.broker import PrivateBroker, free_port
 from benchfleet.processes import ManagedProcess
-from protocol import encode
+from hub.settings import DEV_STATION_KEY_SECRET
+from protocol import auth, encode
 from protocol.models import TelemetryBatch, TelemetryPoint, utcnow
 
 METRICS_PER_ROUND = 20  # a laser, a cleaner, a scale, a camera and the station, roughly
@@ -73,12 +74,23 @@ def synthetic_points(count: int, tick: int) -> list[TelemetryPoint]:
     ]
 
 
+def station_key_file(path: Path, station_id: str) -> Path:
+    """The station's message key, derived from the hub's development secret (the benchmark hub
+    runs with it), so stations sign like real agents and the hub verifies every message."""
+    key = auth.station_key(DEV_STATION_KEY_SECRET.encode(), station_id, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(auth.key_to_hex(key, 1))
+    path.chmod(0o600)
+    return path
+
+
 class _Silent:
     """The down handler: these stations get no jobs, commands or alarms worth acting on."""
 
     def on_assignment(self, assignment: Any) -> None: ...
     def on_command(self, command: Any) -> None: ...
     def on_alarm(self, notice: Any) -> None: ...
+    def on_verification(self, notice: Any) -> None: ...
 
 
 class Station:
@@ -89,6 +101,7 @@ class Station:
             station_id=station_id,
             mqtt_url=broker.url,
             data_dir=root / station_id,
+            key_file=station_key_file(root / "keys" / station_id, station_id),
             inflight_window=args.window,
             resend_after_s=30,
             backfill_batches_per_s=args.pace,

@@ -31,6 +31,10 @@ def _setup_logging(level: str) -> None:
         datefmt="[%X]",
         handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
     )
+    # Known personal values (engraving texts, gift messages) never reach a log line.
+    from protocol.redaction import install
+
+    install()
 
 
 @app.command()
@@ -169,8 +173,42 @@ def audit_verify(
     raise typer.Exit(1)
 
 
+pii_app = typer.Typer(help="Personal data the hub holds.", no_args_is_help=True)
+app.add_typer(pii_app, name="pii")
+
+
+@pii_app.command("expire")
+def pii_expire(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The hub database [default: the hub's settings, BENCHFLEET_*]."),
+    ] = None,
+) -> None:
+    """Expire personal data now, as the hub's sweeper does every pii_expiry_every_s: texts of
+    orders finished more than pii_retention_days ago become their SHA-256, proof photos older
+    than proof_retention_days are deleted; the audit chain keeps the hashes."""
+    import asyncio
+
+    from hub.pii import run_expiry
+    from hub.settings import HubSettings
+
+    settings = HubSettings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    report = asyncio.run(run_expiry(settings))
+    typer.echo(
+        f"expired: {report.orders} order(s), {report.texts} text(s), "
+        f"{report.verifications} verification read-back(s), {report.proofs} proof photo(s), "
+        f"{report.chunks} stalled chunk(s)"
+    )
+
+
 devices_app = typer.Typer(help="Serial devices on this machine.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
+
+from benchfleet.station_cli import station_app  # noqa: E402  (typer only: imports stay lazy)
+
+app.add_typer(station_app, name="station")
 
 
 @devices_app.command("scan")

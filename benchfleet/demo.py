@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,9 +27,11 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 
-from benchfleet.broker import BrokerError, PrivateBroker, free_port, mosquitto_binary
+from agent.technicians import add_technician, load_technicians
+from benchfleet.broker import HUB_USER, BrokerError, PrivateBroker, free_port, mosquitto_binary
 from benchfleet.demo_http import HttpError, http_json
 from benchfleet.processes import ManagedProcess, Supervisor
+from protocol import auth
 from protocol.models import JobStatus
 
 READY_MARKER = "benchfleet demo ready:"
@@ -56,6 +58,8 @@ CURL_ORDER = (
 # The documented development keys (hub/settings.py DEV_API_KEYS; docs/api.md): the demo hub
 # runs in development, where they are accepted.
 INTEGRATOR_KEY = "dev-integrator-key"
+DEMO_BADGE, DEMO_PIN = "T100", "1234"  # the demo screens' technician (printed at start)
+ENGINEER_KEY = "dev-engineer-key"  # signs in to the dashboards (development keys only)
 ADMIN_HEADERS = {"X-API-Key": "dev-admin-key"}
 
 
@@ -72,7 +76,8 @@ def run_demo(*, stations: int, data_dir: Path, http_port: int, fresh: bool) -> i
         console.print(f"[red]cannot start the demo:[/red] {err}")
         return 2
     data_dir = _prepare_data_dir(data_dir, fresh=fresh)
-    broker = PrivateBroker(data_dir / "broker")
+    # Like production: no anonymous clients, a password per station, deploy/mosquitto/acl.
+    broker = PrivateBroker(data_dir / "broker", policy=True)
     supervisor = Supervisor(data_dir / "logs")
     try:
         with _signals_interrupt():
@@ -94,19 +99,22 @@ def _run(
     data_dir = broker.workdir.parent
     broker.start()
     port = _pick_http_port(console, http_port)
-    env = _child_env(broker.url, data_dir, port)
+    env = _child_env(broker.url_for(HUB_USER), data_dir, port)
+    # Agents take their own broker credentials from their config files (not the hub's URL).
+    agent_env = {k: v for k, v in env.items() if k != "BENCHFLEET_MQTT_URL"}
     # cwd: the data dir, so a .env file where the demo was started does not reach the hub;
     # -P: the data dir is not put on sys.path (its hub/ folder must never shadow our package)
     sup.add("hub", [sys.executable, "-P", "-m", "benchfleet", "hub"], env=env, cwd=data_dir)
-    for config in write_station_configs(data_dir, stations, broker.url):
+    for config in write_station_configs(data_dir, stations, broker.url_for):
         argv = [sys.executable, "-P", "-m", "benchfleet", "agent", "-c", str(config)]
-        sup.add(f"agent-{config.stem}", argv, env=env, cwd=data_dir)
+        sup.add(f"agent-{config.stem}", argv, env=agent_env, cwd=data_dir)
     sup.start_all()
     base = f"http://127.0.0.1:{port}"
     _wait_healthy(base, sup["hub"])
     _print_welcome(console, base, data_dir)
     print(f"{READY_MARKER} {base}", flush=True)
     _wait_stations(console, sup, base, stations)
+    _print_screen_urls(console, data_dir, stations)
     _follow_example_order(console, sup, base)
     console.print("[dim]running; Ctrl-C stops everything[/dim]")
     while True:
@@ -149,14 +157,44 @@ def _child_env(mqtt_url: str, data_dir: Path, http_port: int) -> dict[str, str]:
         BENCHFLEET_ENVIRONMENT="development",
         BENCHFLEET_INSPECTION_WEIGHS="true",  # every station has a scale
         BENCHFLEET_SECRET_KEY=secrets.token_urlsafe(32),
+        BENCHFLEET_STATION_KEY_SECRET=station_key_secret(data_dir),
     )
     return env
 
 
-def write_station_configs(data_dir: Path, count: int, mqtt_url: str) -> list[Path]:
+def station_key_secret(data_dir: Path) -> str:
+    """The demo hub's master secret of station message keys: random, kept in the data dir
+    (0600) so a restarted demo keeps its stations' keys."""
+    path = data_dir / "keys" / "station-key-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def _write_station_key(data_dir: Path, station_id: str) -> Path:
+    """The station's message key, derived as `benchfleet station enroll` does (generation 1)."""
+    key = auth.station_key(station_key_secret(data_dir).encode(), station_id, 1)
+    path = data_dir / "keys" / f"{station_id}.key"
+    path.touch(mode=0o600)
+    path.write_text(auth.key_to_hex(key, 1))
+    return path
+
+
+def _write_demo_technician(path: Path) -> None:
+    """One technician every demo screen knows (the PIN is printed: a demo, not a station)."""
+    if DEMO_BADGE not in load_technicians(path):
+        add_technician(path, DEMO_BADGE, "Demo Technician", DEMO_PIN, ["technician"])
+
+
+def write_station_configs(
+    data_dir: Path, count: int, broker_url_for: Callable[[str], str]
+) -> list[Path]:
     """Write ``stations/st-01.toml`` ...: all four device families, each a simulator speaking
     the real protocol (GRBL, MT-SICS, Modbus RTU) on a pty; the camera photographs what the
-    laser burned. Rewritten on every start."""
+    laser burned. Each station has its own broker credentials (``broker_url_for(id)``) and
+    message key. Rewritten on every start (0600: they hold the station's password)."""
     folder = data_dir / "stations"
     folder.mkdir(parents=True, exist_ok=True)
     calibration_due = (date.today() + timedelta(days=180)).isoformat()
@@ -166,12 +204,19 @@ def write_station_configs(data_dir: Path, count: int, mqtt_url: str) -> list[Pat
         station_dir = folder / station_id
         burn = json.dumps(str(station_dir / "burn.png"))
         path = folder / f"{station_id}.toml"
+        (station_dir / "screen.url").unlink(missing_ok=True)  # the agent writes the new one
+        path.touch(mode=0o600)
+        key_file = _write_station_key(data_dir, station_id)
+        station_dir.mkdir(exist_ok=True)
+        _write_demo_technician(station_dir / "technicians.toml")
         path.write_text(
             "# generated by `benchfleet demo`; rewritten on every start\n"
             f"station_id = {json.dumps(station_id)}\n"
-            f"mqtt_url = {json.dumps(mqtt_url)}\n"
+            f"mqtt_url = {json.dumps(broker_url_for(station_id))}\n"
+            f"key_file = {json.dumps(str(key_file))}\n"
             f"data_dir = {json.dumps(str(station_dir))}\n"
             "auto_signoff = true  # demo floor: nobody at the bench signs\n"
+            "screen_port = 0  # the station screen on a free port (URL in <data_dir>/screen.url)\n"
             "devices = [\n"
             f'  {{ name = "laser", family = "laser", backend = "sim", '
             f"options = {{ render_path = {burn}, field_mm = 110 }} }},\n"
@@ -209,6 +254,7 @@ def _wait_healthy(base: str, hub: ManagedProcess) -> None:
 
 def _print_welcome(console: Console, base: str, data_dir: Path) -> None:
     lines = [
+        f"[bold]Dashboards[/bold]    {base}/dashboard  (sign in with key {ENGINEER_KEY})",
         f"[bold]API docs[/bold]      {base}/docs",
         f"[bold]Stations[/bold]      {base}/stations",
         f"[bold]Logs[/bold]          {data_dir / 'logs'}/  (hub.log, agent-st-NN.log)",
@@ -240,6 +286,22 @@ def _wait_stations(console: Console, sup: Supervisor, base: str, expected: int) 
         time.sleep(0.5)
     if online is not None:
         console.print(f"stations online: {online}/{expected}")
+
+
+def _print_screen_urls(console: Console, data_dir: Path, count: int) -> None:
+    """Each station's screen URL, as its agent wrote it (agents start their screen at once)."""
+    deadline = time.monotonic() + 10
+    for number in range(1, count + 1):
+        station_id = f"st-{number:02d}"
+        url_file = data_dir / "stations" / station_id / "screen.url"
+        while not url_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        url = url_file.read_text().strip() if url_file.exists() else "(not started; see its log)"
+        console.print(f"[bold]Screen {station_id}[/bold]  {url}")
+    console.print(
+        f"  sign in on a screen with badge {DEMO_BADGE}, PIN {DEMO_PIN} (demo stations run jobs "
+        "by themselves; the screen shows them and takes block/scrap/problem reports)"
+    )
 
 
 def _follow_example_order(console: Console, sup: Supervisor, base: str) -> None:

@@ -67,6 +67,8 @@ def assignment(job: Job, order: Order, now: datetime) -> JobAssignment:
         engraving=Engraving.model_validate(engraving) if engraving else None,
         steps=plan_of(job),
         issued_at=now,
+        due_at=job.due_at,
+        rush=job.rush,
     )
 
 

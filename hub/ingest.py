@@ -55,6 +55,7 @@ _REASON_PREFIXES = (
     ("payload of", "too_large"),
     ("payload names station", "station_mismatch"),
     ("not a station message", "wrong_direction"),
+    ("bad or missing signature", "bad_signature"),
 )
 
 

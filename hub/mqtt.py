@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import dispatch
 from hub.dispatch import Outgoing
-from hub.ingest import handle_message
+from hub.ingest import dead_letter, handle_message
+from hub.message_auth import StationKeys
 from hub.metrics import PROCESSING_ERRORS
+from hub.pii import PiiSweeper
 from hub.proofs import ProofConfig, configure
 from hub.settings import HubSettings
 from hub.telemetry.sweep import TelemetrySweeper
@@ -74,10 +76,15 @@ class HubLink:
         self._publishing: set[asyncio.Task[int]] = set()
         self._task: asyncio.Task[None] | None = None
         self._telemetry = TelemetrySweeper(settings)
+        self._pii = PiiSweeper(settings)  # log redaction of open orders' texts, expiry
+        self.keys = StationKeys(settings, sessions)  # MACs both ways (protocol/auth.py)
         configure(ProofConfig.from_settings(settings))  # where ingest keeps proof photos
         # Engraving checks of jobs in verifying; the sweeper kicks it (also after a restart).
         self.verifier = VerificationRunner(
-            settings=settings, sessions=sessions, serialised=self.serialised
+            settings=settings,
+            sessions=sessions,
+            serialised=self.serialised,
+            publish=self.publish_later,
         )
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -122,7 +129,9 @@ class HubLink:
         client = self._client
         if client is None or not self.connected:
             raise aiomqtt.MqttError("hub is not connected to the broker")
-        await client.publish(topic, encode(message), qos=1)
+        payload = encode(message)
+        properties = await self.keys.properties(topic, payload)
+        await client.publish(topic, payload, qos=1, properties=properties)
 
     async def publish_many(self, outgoing: Iterable[Outgoing]) -> int:
         """Best effort: publish what we can; returns how many went out. Unsent assignments
@@ -219,8 +228,10 @@ class HubLink:
         async for message in client.messages:
             topic = message.topic.value
             payload = _as_bytes(message.payload)
+            user_properties = getattr(message.properties, "UserProperty", None)
+            work = functools.partial(self._ingest, topic, payload, user_properties)
             try:
-                out = await self.serialised(functools.partial(self._ingest, topic, payload))
+                out = await self.serialised(work)
             except Exception:
                 # Never the payload in logs; the station's outbox re-sends, the Ack never came.
                 PROCESSING_ERRORS.inc()
@@ -228,7 +239,14 @@ class HubLink:
                 continue
             self.publish_later(out)
 
-    async def _ingest(self, topic: str, payload: bytes) -> list[Outgoing]:
+    async def _ingest(
+        self, topic: str, payload: bytes, user_properties: list[tuple[str, str]] | None
+    ) -> list[Outgoing]:
+        # The MAC is checked before anything is decoded or applied: one place for every topic.
+        refused = await self.keys.check(topic, payload, user_properties)
+        if refused is not None:
+            await dead_letter(self.sessions, rejection=refused, now=utcnow())
+            return []
         return await handle_message(
             self.sessions,
             topic=topic,
@@ -253,4 +271,6 @@ class HubLink:
             out = await dispatch.sweep(
                 session, now=now, settings=self.settings, hub_started_at=self.started_at
             )
-            return out + await self._telemetry.run(session, now=now)  # gaps, rollups, retention
+            out += await self._telemetry.run(session, now=now)  # gaps, rollups, retention
+        await self._pii.run(self.sessions, now=now)  # its own transaction: files go after it
+        return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import time
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from protocol.broker_url import BrokerUrl, parse_broker_url
 
 DEFAULT_SECRET = "changethis"  # noqa: S105 - the placeholder we refuse in production
+# The documented development master secret of station message keys (docs/security.md):
+# the demo and the tests derive their stations' keys from it. Refused outside development.
+DEV_STATION_KEY_SECRET = "benchfleet-development-station-key-secret"  # noqa: S105
 MIN_KEY_LENGTH = 24
 Role = Literal["integrator", "technician", "engineer", "admin"]
 
@@ -22,6 +26,11 @@ class ApiKey(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     role: Role
     key: str = Field(min_length=8, max_length=256)
+    # Personal data (docs/security.md "Personal data"): a technician key bound to a station
+    # sees the texts and photos of that station's jobs only; an engineer key with
+    # reviewer=true sees them as a reviewer does.
+    station: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    reviewer: bool = False
 
 
 # Documented development keys (docs/api.md): the demo and the tests use them. Refused
@@ -91,6 +100,12 @@ class HubSettings(BaseSettings):
     # larger uploads are refused at their first chunk (protocol cap: PROOF_MAX_BYTES, 32 MiB).
     proofs_dir: Path | None = None
     proof_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1, le=32 * 1024 * 1024)
+    # Personal data (hub.pii, docs/security.md "Personal data"): engraving texts and gift
+    # messages of finished orders are replaced by their SHA-256 after pii_retention_days,
+    # proof photo files deleted after proof_retention_days (hashes stay in the audit chain).
+    pii_retention_days: float = Field(default=90, gt=0)
+    proof_retention_days: float = Field(default=365, gt=0)
+    pii_expiry_every_s: float = Field(default=3600, gt=0)
     # OCR verification runs in this many worker processes (the event loop never runs OCR).
     verify_workers: int = Field(default=1, ge=1, le=16)
     # InfluxDB v2 export (hub/telemetry/influx.py, docs/telemetry.md "InfluxDB export"): on
@@ -102,6 +117,14 @@ class HubSettings(BaseSettings):
     influx_batch_lines: int = Field(default=5000, ge=1, le=10_000)
     influx_flush_s: float = Field(default=5, gt=0)
     influx_timeout_s: float = Field(default=10, gt=0)
+    # Broker credentials of the hub (user `hub` in the ACL); override those in mqtt_url.
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    # Message authentication (protocol/auth.py, docs/security.md): every station message must
+    # carry a valid MAC under the key derived from this master secret ("off": not checked;
+    # only for tests of something else and for hubs whose stations are not enrolled yet).
+    station_key_secret: SecretStr = SecretStr(DEV_STATION_KEY_SECRET)
+    station_auth: Literal["required", "off"] = "required"
 
     @field_validator("mqtt_url")
     @classmethod
@@ -144,6 +167,19 @@ class HubSettings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _refuse_default_station_secret(self) -> HubSettings:
+        secret = self.station_key_secret.get_secret_value()
+        if self.environment != "development" and (
+            secret == DEV_STATION_KEY_SECRET or len(secret) < MIN_KEY_LENGTH
+        ):
+            raise ValueError(
+                "station_key_secret is the development default or shorter than "
+                f"{MIN_KEY_LENGTH} characters: set BENCHFLEET_STATION_KEY_SECRET "
+                f"for environment={self.environment!r}"
+            )
+        return self
+
     @property
     def effective_api_keys(self) -> tuple[ApiKey, ...]:
         """The configured keys, or the documented development keys when none are set."""
@@ -154,7 +190,9 @@ class HubSettings(BaseSettings):
     @property
     def broker(self) -> BrokerUrl:
         """The parsed broker URL (validated at construction)."""
-        return parse_broker_url(self.mqtt_url)
+        url = parse_broker_url(self.mqtt_url)
+        password = self.mqtt_password.get_secret_value() if self.mqtt_password else url.password
+        return replace(url, username=self.mqtt_username or url.username, password=password)
 
     @property
     def effective_database_url(self) -> str:

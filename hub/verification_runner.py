@@ -29,13 +29,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.catalogue import catalogue
+from hub.dispatch import Outgoing
 from hub.proofs import ProofConfig, read_proof
 from hub.settings import HubSettings
 from hub.store.models import EvidenceRecord, Job, Order
 from hub.store.proofs_tables import ProofRecord, VerificationRecord
 from hub.transitions import HUB_ACTOR, move_job, plan_of
 from hub.verify_worker import verify_in_worker
-from protocol.models import JobStatus, StepSpec, utcnow
+from protocol import topics
+from protocol.models import DiffItem, JobStatus, StepSpec, VerificationNotice, utcnow
 
 if TYPE_CHECKING:
     from hub.verification import VerificationResult
@@ -192,6 +194,24 @@ def _audit_view(due: Due, result: VerificationResult) -> dict[str, Any]:
     }
 
 
+def verification_notice(station_id: str, due: Due, result: VerificationResult) -> Outgoing:
+    """The verdict for the station's screen (down/verification), with the diff."""
+    diff = [
+        DiffItem(op=d.op, position=max(0, d.position), expected=d.expected[:8], read=d.read[:8])
+        for d in result.diff[:400]
+    ]
+    notice = VerificationNotice(
+        job_id=due.job_id,
+        step=due.step,
+        proof_sha256=due.proof.sha256,
+        verdict=result.verdict.value,
+        read_text=result.read_text[:400],
+        diff=diff,
+        reasons=[reason[:1024] for reason in result.reasons[:16]],
+    )
+    return Outgoing(topics.down(station_id, topics.Down.VERIFICATION), notice)
+
+
 def unusable(due: Due, reason: str) -> VerificationResult:
     """A REVIEW for a proof the pipeline could not read at all."""
     from hub.verification import Verdict, VerificationResult
@@ -219,12 +239,14 @@ class VerificationRunner:
         sessions: async_sessionmaker[AsyncSession],
         serialised: Serialised,
         executor: Executor | None = None,
+        publish: Callable[[list[Outgoing]], None] | None = None,
     ) -> None:
         self._workers = settings.verify_workers
         self._proofs = ProofConfig.from_settings(settings)
         self._sessions = sessions
         self._serialised = serialised
         self._executor = executor
+        self._publish = publish  # the verdict to the station's screen, after the commit
         self._round: asyncio.Task[int] | None = None
 
     @property
@@ -267,6 +289,8 @@ class VerificationRunner:
             status = await self._serialised(store)
         except IntegrityError:
             return 0  # another hub process recorded this proof's verification first
+        if status is not None and self._publish is not None:
+            self._publish(await self._serialised(lambda: self._notice(due, result)))
         log.info(
             "job %s step %s: verification %s in %.0f ms -> %s",
             due.job_id,
@@ -276,6 +300,12 @@ class VerificationRunner:
             status,
         )
         return 1 if status is not None else 0
+
+    async def _notice(self, due: Due, result: VerificationResult) -> list[Outgoing]:
+        async with self._sessions() as session:
+            job = await session.get(Job, due.job_id)
+            station = job.station_id if job is not None else None
+        return [verification_notice(station, due, result)] if station else []
 
     async def _read(self, due: Due) -> VerificationResult:
         """The pipeline's result, or REVIEW when the proof or the text cannot be used (a person

@@ -21,9 +21,11 @@ from protocol.models import (
     Message,
     ProofChunk,
     TelemetryBatch,
+    VerificationNotice,
 )
 
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_FIELD_NAME = 80  # characters of a field name quoted in a rejection reason
 M = TypeVar("M", bound=Message)
 
 UP_MODELS: dict[str, type[Message]] = {
@@ -39,6 +41,7 @@ DOWN_MODELS: dict[str, type[Message]] = {
     topics.Down.ACK: Ack,
     topics.Down.CMD: Command,
     topics.Down.ALARM: AlarmNotice,
+    topics.Down.VERIFICATION: VerificationNotice,
 }
 
 
@@ -104,5 +107,7 @@ def decode_as(
 def _describe(model: type[Message], err: ValidationError) -> str:
     first = err.errors(include_url=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "payload"
+    # A field name is the sender's text: escaped and cut, so it cannot forge log lines.
+    where = ascii(where)[1:-1][:MAX_FIELD_NAME]
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"invalid {model.__name__}: {where}: {first['msg']}{more}"

@@ -200,6 +200,10 @@ class JobAssignment(Message):
     engraving: Engraving | None = None
     steps: list[StepSpec] = Field(min_length=1, max_length=32)
     issued_at: datetime = Field(default_factory=utcnow)
+    # The order's deadline and rush flag: the station works its queue rush first, then by
+    # due_at, then by arrival (defaults keep v1 messages without them valid).
+    due_at: datetime | None = None
+    rush: bool = False
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -375,3 +379,34 @@ class AlarmNotice(Message):
     since: datetime
     updated_at: datetime = Field(default_factory=utcnow)
     acknowledged_by: Name | None = None
+
+
+# ---- verification ---------------------------------------------------------------------------
+
+DiffOp = Literal["equal", "substitute", "delete", "insert", "transpose"]
+
+
+class DiffItem(Message):
+    """One aligned position of the expected text against what was read (``position`` indexes
+    the expected text; a transpose covers two characters of each)."""
+
+    op: DiffOp
+    position: Annotated[int, Field(ge=0)]
+    expected: Annotated[str, StringConstraints(max_length=8)] = ""
+    read: Annotated[str, StringConstraints(max_length=8)] = ""
+
+
+class VerificationNotice(Message):
+    """Hub -> station: the verdict on a job step's proof photo, with the per-character diff,
+    for the technician's screen. ``read_text`` and ``diff`` are personal data (the engraving):
+    the station shows them and never logs them. Idempotent by (job_id, step, proof_sha256).
+    """
+
+    job_id: UUID
+    step: Name
+    proof_sha256: Sha256Hex
+    verdict: Literal["PASS", "FAIL", "REVIEW"]
+    read_text: Annotated[str, StringConstraints(max_length=400)] = ""
+    diff: list[DiffItem] = Field(default_factory=list, max_length=400)
+    reasons: list[ShortText] = Field(default_factory=list, max_length=16)
+    at: datetime = Field(default_factory=utcnow)

@@ -12,6 +12,7 @@ bf/v1/st/{station}/down/job         hub  -> st    JobAssignment
 bf/v1/st/{station}/down/ack         hub  -> st    Ack
 bf/v1/st/{station}/down/cmd         hub  -> st    Command
 bf/v1/st/{station}/down/alarm       hub  -> st    AlarmNotice
+bf/v1/st/{station}/down/verification hub -> st    VerificationNotice
 ```
 
 A station may write only under ``bf/v1/st/<its id>/up/`` and read only under
@@ -48,6 +49,7 @@ class Down(StrEnum):
     ACK = "ack"
     CMD = "cmd"
     ALARM = "alarm"
+    VERIFICATION = "verification"
 
 
 def is_valid_station_id(station_id: str) -> bool:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from benchfleet import demo as demo_module
 from benchfleet.broker import INSTALL_HINT, BrokerError
 from benchfleet.demo import JOB_MARKER, READY_MARKER, write_station_configs
 from benchfleet.processes import ManagedProcess, Supervisor, group_exists
+from protocol import auth
 
 PY = sys.executable
 # Markers are printed as 'u' + 'p' so the log's header line (it shows the argv) cannot match.
@@ -131,11 +133,14 @@ def test_duplicate_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_station_configs(tmp_path: Path) -> None:
-    paths = write_station_configs(tmp_path, 2, "mqtt://127.0.0.1:1234")
+    paths = write_station_configs(tmp_path, 2, lambda st: f"mqtt://{st}:pw-{st}@127.0.0.1:1234")
     assert [p.name for p in paths] == ["st-01.toml", "st-02.toml"]
     config = load_station_config(paths[1])  # what the agent will read: validated
     assert config.station_id == "st-02"
-    assert config.mqtt_url == "mqtt://127.0.0.1:1234"
+    assert config.mqtt_url == "mqtt://st-02:pw-st-02@127.0.0.1:1234"  # its own credentials
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
+    secret = demo_module.station_key_secret(tmp_path).encode()
+    assert config.message_key() == (auth.station_key(secret, "st-02", 1), 1)
     assert config.data_dir == tmp_path / "stations" / "st-02"
     assert [(d.family, d.backend) for d in config.devices] == [
         ("laser", "sim"),

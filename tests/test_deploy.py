@@ -220,3 +220,16 @@ def test_production_config_serves_tls_with_auth(tmp_path: Path) -> None:
         tls.loop_stop()
     finally:
         proc.stop()
+
+
+def test_every_hub_setting_is_documented_in_the_env_example() -> None:
+    """deploy/hub.env.example names every BENCHFLEET_* setting the hub reads (docs match code)."""
+    from hub.settings import HubSettings
+
+    example = (Path(__file__).parent.parent / "deploy" / "hub.env.example").read_text()
+    missing = [
+        f"BENCHFLEET_{name.upper()}"
+        for name in HubSettings.model_fields
+        if f"BENCHFLEET_{name.upper()}=" not in example
+    ]
+    assert missing == []

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Protocol
 
 from drivers.base import Device
 from drivers.errors import DeviceError
-from drivers.laser.gcode import to_gcode
+from drivers.laser.gcode import frame_gcode, to_gcode
 from drivers.laser.templates import load_templates
 from drivers.laser.toolpath import Toolpath, render_text
 from drivers.telemetry import MetricSpec, Scalar
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TEMPLATE = "ring_band"
 DEFAULT_POWER_S = 600
 DEFAULT_FEED_MM_MIN = 1200.0
+FRAME_POWER = 0.01  # of full power: visible on the piece, marks nothing at travel speed
+FRAME_MAX_POWER = 0.05
 
 
 class Program(Protocol):
@@ -180,6 +182,38 @@ class Laser(Device):
             travel_mm_min=float(self.options.get("travel_mm_min", 3000.0)),
             max_s=int(self.options.get("max_s", 1000)),
         )
+
+    async def frame(
+        self,
+        text: str,
+        *,
+        template: str | None = None,
+        font: str | None = None,
+        power: float = FRAME_POWER,
+    ) -> EngraveReport:
+        """The frame pass: trace the bounding box of ``text``'s toolpath, never the text, at
+        ``power`` (a fraction of full power, at most :data:`FRAME_MAX_POWER`; 0 traces with
+        the beam off for machines with a red-dot pointer) and the travel speed.
+
+        GRBL: ``M4 S<tiny>``, not ``M5``: with ``M5`` a diode laser shows nothing to align by;
+        ``M4`` at 1 % and a fast feed shows the spot without marking metal, and dynamic power
+        switches it off whenever the axes stop (LaserGRBL's frame button does the same).
+        """
+        if not 0 <= power <= FRAME_MAX_POWER:
+            raise ValueError(f"frame power must be 0..{FRAME_MAX_POWER} of full power")
+        try:
+            toolpath = self.layout(text, template=template, font=font)
+        except (ValueError, KeyError) as err:
+            reason = getattr(err, "reason", type(err).__name__)  # never the text itself
+            raise DeviceError(f"laser {self.name!r}: text not engravable: {reason}") from err
+        max_s = int(self.options.get("max_s", 1000))
+        travel = float(self.options.get("travel_mm_min", 3000.0))
+        program = frame_gcode(
+            toolpath, power_s=round(power * max_s), feed_mm_min=travel, travel_mm_min=travel,
+            max_s=max_s,
+        )  # fmt: skip
+        log.info("laser %s: frame pass at %.1f %% power", self.name, power * 100)
+        return await self.engrave_program(program)
 
     async def engrave_program(self, program: Program) -> EngraveReport:
         """Run ``program`` as a new :class:`LaserJob` (see :attr:`last_job`)."""

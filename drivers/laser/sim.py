@@ -47,7 +47,9 @@ class SimLaser(GrblLaser):
         )
         self.simulator.tick_s = 0.005  # no wire model here: a coarser tick spares the CPU
         self.engrave_count = 0
+        self.frame_count = 0
         self._chars = 0
+        self._framing = False
 
     @property
     def model(self) -> str:
@@ -74,7 +76,27 @@ class SimLaser(GrblLaser):
         finally:
             await self.close()
 
+    async def frame(
+        self,
+        text: str,
+        *,
+        template: str | None = None,
+        font: str | None = None,
+        power: float = 0.01,
+    ) -> EngraveReport:
+        """The frame pass on the simulator (counted apart from engravings; burns nothing)."""
+        self.frame_count += 1
+        self._framing, self._chars = True, len(text)
+        try:
+            return await super().frame(text, template=template, font=font, power=power)
+        finally:
+            self._framing = False
+
     async def _run(self, job: LaserJob) -> None:
+        if self._framing:  # a bounding box at travel speed: no faults, no burn on the piece
+            self.simulator.speedup = math.inf
+            await super()._run(job)
+            return
         self.engrave_count += 1
         target_s = self.seconds_per_char * self._chars
         motion_s = motion_seconds(job.program, self.simulator.settings)

@@ -22,11 +22,25 @@ class Principal:
 
     name: str
     role: Role
+    station: str | None = None
+    reviewer: bool = False
 
     @property
     def actor(self) -> str:
         """How the audit log names this caller."""
         return f"{self.role}:{self.name}"
+
+    def sees_personal_data(self, station_id: str | None) -> bool:
+        """Whether engraving texts and proof photos of work at ``station_id`` are shown to
+        this caller (the matrix in docs/security.md "Personal data"). Integrators see the
+        texts of their own orders only; the order routes decide that."""
+        if self.role == "admin":
+            return True
+        if self.role == "engineer":
+            return self.reviewer
+        if self.role == "technician":
+            return self.station is None or self.station == station_id
+        return False
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -45,7 +59,7 @@ def get_principal(
     if presented:
         for key in settings.effective_api_keys:
             if hmac.compare_digest(key.key.encode(), presented.encode()):
-                return Principal(key.name, key.role)
+                return Principal(key.name, key.role, key.station, key.reviewer)
     raise HTTPException(
         status.HTTP_401_UNAUTHORIZED,
         "missing or unknown API key (send it as X-API-Key)",

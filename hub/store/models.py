@@ -270,4 +270,9 @@ class TelemetryPointRecord(Base):
 
 # Tables of later features live in their own modules; importing them here registers them on
 # Base.metadata for Alembic and the schema check (they import Base from this module).
-from hub.store import alarms_tables, proofs_tables, telemetry_tables  # noqa: E402, F401
+from hub.store import (  # noqa: E402, F401
+    alarms_tables,
+    enrollment_tables,
+    proofs_tables,
+    telemetry_tables,
+)

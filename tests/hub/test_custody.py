@@ -34,6 +34,7 @@ from protocol.models import (
 S = StationJobStatus
 SHA = "cd" * 32
 TEXT = "Anna <3 Ben"
+INTEGRATOR = {"X-API-Key": "dev-integrator-key"}
 LINE = {
     "line_id": "1",
     "piece": {
@@ -109,7 +110,8 @@ class Station:
 
 
 async def failed_engraving(api: httpx.AsyncClient, runtime: HubRuntime) -> dict[str, Any]:
-    created = (await api.post("/orders", json={"external_id": "shop-9", "lines": [LINE]})).json()
+    order = {"external_id": "shop-9", "lines": [LINE]}  # the integrator's own (it reads it)
+    created = (await api.post("/orders", json=order, headers=INTEGRATOR)).json()
     station = Station(runtime)
     (assignment,) = await station.birth()
     await station.engrave_and_fail(assignment.job_id)

@@ -168,8 +168,16 @@ def test_production_refuses_default_secret_and_keys(tmp_path: Path) -> None:
         hub_settings(
             tmp_path, environment="production", secret_key="s3cret-from-vault", api_keys=dev_key
         )
+    with pytest.raises(ValueError, match="station_key_secret"):
+        hub_settings(
+            tmp_path, environment="production", secret_key="s3cret-from-vault", api_keys=STRONG_KEYS
+        )
     ok = hub_settings(
-        tmp_path, environment="production", secret_key="s3cret-from-vault", api_keys=STRONG_KEYS
+        tmp_path,
+        environment="production",
+        secret_key="s3cret-from-vault",
+        api_keys=STRONG_KEYS,
+        station_key_secret="m" * 32,  # the master of station message keys (docs/security.md)
     )
     assert [k.name for k in ok.effective_api_keys] == ["shop"]
     assert ok.effective_database_url == f"sqlite:///{tmp_path / 'hub' / 'hub.db'}"

@@ -10,11 +10,12 @@ import aiomqtt
 import httpx
 import pytest
 from fastapi import FastAPI
+from support.auth import signed_properties, station_key
 
 from benchfleet.broker import PrivateBroker
 from hub.app import create_app
 from hub.settings import HubSettings
-from protocol import topics
+from protocol import auth, topics
 from protocol.codec import decode_as, decode_hub_state, encode
 from protocol.models import Birth, DeviceInfo, HubState, JobAssignment
 
@@ -63,14 +64,18 @@ async def test_hub_online_state_assignment_and_offline_on_stop(
         httpx.AsyncClient(
             transport=transport, base_url="http://hub", headers={"X-API-Key": "dev-admin-key"}
         ) as client,
-        aiomqtt.Client(broker.host, broker.port, identifier="st-a") as station,
+        aiomqtt.Client(
+            broker.host, broker.port, identifier="st-a", protocol=aiomqtt.ProtocolVersion.V5
+        ) as station,
     ):
         await _wait_connected(app, client)
         assert (await _hub_state(broker)).online
         await station.subscribe(topics.down_filter("st-a"), qos=1)
         devices = [DeviceInfo(name="l", family="laser"), DeviceInfo(name="c", family="camera")]
         birth = Birth(station_id="st-a", bd_seq=1, epoch=1, agent_version="smoke", devices=devices)
-        await station.publish(topics.up("st-a", topics.Up.BIRTH), encode(birth), qos=1)
+        birth_topic, payload = topics.up("st-a", topics.Up.BIRTH), encode(birth)
+        props = signed_properties("st-a", birth_topic, payload)
+        await station.publish(birth_topic, payload, qos=1, properties=props)
         line = {
             "piece": {
                 "sku": "RING-14K-6",
@@ -91,9 +96,17 @@ async def test_hub_online_state_assignment_and_offline_on_stop(
             async for message in station.messages:
                 assignment = decode_as(JobAssignment, bytes(message.payload), topic="")  # type: ignore[arg-type]
                 assert isinstance(assignment, JobAssignment), assignment
+                mac = auth.read_properties(message.properties.UserProperty)  # type: ignore[union-attr]
+                signed = auth.verify(
+                    station_key("st-a"),
+                    message.topic.value,
+                    bytes(message.payload),
+                    mac.mac,  # type: ignore[arg-type]
+                )
                 break
         assert str(assignment.job_id) == created["jobs"][0]["job_id"]
         assert assignment.version == 2
+        assert signed, "the hub signs what it sends with the station's key"
         assert assignment.engraving is not None
         assert assignment.engraving.text == "Hi"
         # The link survives a broker restart (persistent session, jittered reconnect).

@@ -164,7 +164,8 @@ def test_backoff_is_jittered_capped_and_honours_retry_after() -> None:
 
 def test_production_refuses_the_default_influx_token() -> None:
     base: dict[str, Any] = {"environment": "production", "secret_key": "s" * 32,
-            "api_keys": [{"name": "ops", "role": "admin", "key": "k" * 32}]}  # fmt: skip
+            "api_keys": [{"name": "ops", "role": "admin", "key": "k" * 32}],
+            "station_key_secret": "m" * 32}  # fmt: skip
     with pytest.raises(ValidationError, match="influx_token"):
         HubSettings(_env_file=None, influx_url="http://influx:8086", **base)
     ok = HubSettings(

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from support.auth import signed_properties
 
 from benchfleet.broker import PrivateBroker
 from hub.app import create_app
@@ -94,6 +95,12 @@ async def test_a_gap_that_keeps_shrinking_is_not_stuck(sessions: Sessions) -> No
     assert await _gaps(sessions) == [(1, 9, "closed", 0)]
 
 
+async def _publish_signed(station: aiomqtt.Client, topic: str, payload: bytes) -> None:
+    """As st-a's agent publishes: signed with its key (the hub requires it)."""
+    props = signed_properties("st-a", topic, payload)
+    await station.publish(topic, payload, qos=1, properties=props)
+
+
 @pytest.mark.broker
 @pytest.mark.asyncio
 async def test_hub_sends_resync_over_mqtt_and_the_ledger_shows_the_gap(tmp_path: Path) -> None:
@@ -112,7 +119,9 @@ async def test_hub_sends_resync_over_mqtt_and_the_ledger_shows_the_gap(tmp_path:
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://hub", headers=headers) as api,
-            aiomqtt.Client(broker.host, broker.port, identifier="st-a") as station,
+            aiomqtt.Client(
+                broker.host, broker.port, identifier="st-a", protocol=aiomqtt.ProtocolVersion.V5
+            ) as station,
         ):
             for _ in range(200):  # the hub must be subscribed before the station publishes
                 if (await api.get("/health")).json()["mqtt_connected"]:
@@ -123,7 +132,7 @@ async def test_hub_sends_resync_over_mqtt_and_the_ledger_shows_the_gap(tmp_path:
             publish.append((topics.Up.TELEMETRY, _batch(3)))  # seq 2 is lost
             started = asyncio.get_running_loop().time()
             for kind, message in publish:
-                await station.publish(topics.up("st-a", kind), encode(message), qos=1)
+                await _publish_signed(station, topics.up("st-a", kind), encode(message))
             async with asyncio.timeout(15):
                 async for received in station.messages:
                     command = decode_as(Command, bytes(received.payload), topic="")
@@ -133,7 +142,9 @@ async def test_hub_sends_resync_over_mqtt_and_the_ledger_shows_the_gap(tmp_path:
             waited = asyncio.get_running_loop().time() - started
             print(f"resync after {waited:.2f} s (gap_after_s=0.5)")
             assert command_kind == "resync"
-            await station.publish(topics.up("st-a", topics.Up.TELEMETRY), encode(_batch(2)), qos=1)
+            await _publish_signed(
+                station, topics.up("st-a", topics.Up.TELEMETRY), encode(_batch(2))
+            )
             ledger: dict[str, object] = {}
             for _ in range(100):
                 ledger = (await api.get("/telemetry/ledger")).json()[0]

@@ -38,7 +38,7 @@ def start_station_with_broken_scale(floor: Floor, station_id: str) -> Path:
     config = floor.root / "stations" / f"{station_id}.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
-        f'station_id = "{station_id}"\nmqtt_url = "{floor.broker.url}"\n'
+        f'station_id = "{station_id}"\n{floor.identity_toml(station_id)}'
         f'data_dir = "{data_dir}"\nresend_after_s = 1\ntelemetry_interval_s = 1\n'
         '[[devices]]\nname = "laser"\nfamily = "laser"\nbackend = "sim"\n'
         '[[devices]]\nname = "camera"\nfamily = "camera"\nbackend = "sim"\n'

@@ -12,10 +12,9 @@ import time
 from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
 import pytest
 import support.floor as floor_module
-from paho.mqtt.enums import CallbackAPIVersion
+from support.auth import raw_client, signed_properties
 from support.floor import Floor, wait_until
 
 from benchfleet.processes import ManagedProcess
@@ -42,7 +41,7 @@ def start_loaded_agent(floor: Floor) -> ManagedProcess:
     config = floor.root / "stations" / f"{STATION}.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
-        f'station_id = "{STATION}"\nmqtt_url = "{floor.broker.url}"\ndata_dir = "{data_dir}"\n'
+        f'station_id = "{STATION}"\n{floor.identity_toml(STATION)}data_dir = "{data_dir}"\n'
         "resend_after_s = 1\ntelemetry_sample_s = 0.1\ntelemetry_batch_s = 0.5\n"
         '[[devices]]\nname = "laser"\nfamily = "laser"\nbackend = "sim"\n'
         '[[devices]]\nname = "camera"\nfamily = "camera"\nbackend = "sim"\n'
@@ -89,16 +88,16 @@ def wait_caught_up(floor: Floor, what: str, timeout: float = 90) -> float:
 
 
 def publish_malformed(floor: Floor) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="raw-publisher")
-    client.connect(floor.broker.host, floor.broker.port)
-    client.loop_start()
+    # As RAW_STATION with its credentials and key: the payloads are what is wrong.
+    client = raw_client(floor.broker, RAW_STATION, "raw-publisher")
     topic = topics.up(RAW_STATION, topics.Up.TELEMETRY)
     nan_batch = (
         '{"v":1,"station_id":"st-raw","epoch":1,"seq":1,"points":'
         '[{"device":"scale","metric":"weight_g","ts":"2026-01-01T00:00:00Z","value":NaN}]}'
     ).replace("2026-01-01T00:00:00Z", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     for payload in (b"{not json", nan_batch.encode()):
-        client.publish(topic, payload, qos=1).wait_for_publish(5)
+        props = signed_properties(RAW_STATION, topic, payload)
+        client.publish(topic, payload, qos=1, properties=props).wait_for_publish(5)
     client.loop_stop()
     client.disconnect()
 

@@ -14,9 +14,8 @@ import time
 from collections import Counter
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from support.auth import raw_client, signed_properties
 from support.floor import TERMINAL, Floor, wait_until
 
 from protocol import encode, topics
@@ -151,11 +150,15 @@ def test_malformed_payloads_are_rejected_counted_and_kept(floor: Floor) -> None:
         "bf/v1/st/st-09/up/event": b'{"v":1,"station_id":"st-01","epoch":1,"seq":1,"kind":"x"}',
         "bf/v1/st/st-09/up/whatever": b"{}",
     }
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect(floor.broker.host, floor.broker.port)
-    client.loop_start()
+    # Published as st-09 with its broker credentials and signed with its key: the payloads,
+    # not the identity, are what is wrong (an unsigned one is refused for that alone).
+    client = raw_client(floor.broker, "st-09", "raw-st-09")
     for topic, payload in garbage.items():
-        client.publish(topic, payload, qos=1).wait_for_publish(5)
+        props = signed_properties("st-09", topic, payload)
+        client.publish(topic, payload, qos=1, properties=props).wait_for_publish(5)
+    unsigned = "bf/v1/st/st-09/up/birth"
+    client.publish(unsigned, b"{}", qos=1).wait_for_publish(5)
+    garbage[unsigned] = b"{}"
     client.loop_stop()
     client.disconnect()
 
@@ -166,6 +169,9 @@ def test_malformed_payloads_are_rejected_counted_and_kept(floor: Floor) -> None:
     rows = wait_until(letters, timeout=10, what="dead letters")
     assert {row["topic"] for row in rows} == set(garbage)
     assert all(row["reason"] for row in rows)
+    reasons = {row["topic"]: row["reason"] for row in rows}
+    assert reasons[unsigned].startswith("bad or missing signature for station st-09")
+    assert not any("signature" in reasons[topic] for topic in garbage if topic != unsigned)
     metrics = floor.api.get("/metrics").text
     assert "benchfleet_hub_rejected_messages_total" in metrics
     assert floor.api.get("/health").status_code == 200  # still alive and well
@@ -180,11 +186,9 @@ def test_hub_sigterm_leaves_a_retained_offline_state(floor: Floor) -> None:
     assert hub.returncode == 0, hub.tail(20)
 
     states: list[bytes] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = raw_client(floor.broker, "st-01", "raw-st-01")  # stations may read the hub state
     client.on_message = lambda _c, _u, message: states.append(message.payload)
-    client.connect(floor.broker.host, floor.broker.port)
     client.subscribe("bf/v1/hub/state", qos=1)
-    client.loop_start()
     try:
         wait_until(lambda: states, timeout=5, what="the retained hub state")
     finally:
@@ -210,10 +214,10 @@ def test_frozen_station_is_dropped_by_keepalive_and_a_stale_will_is_ignored(floo
     # The Will of a connection that is already gone arrives late: the live station stays online.
     station = floor.stations()["st-01"]
     stale = Death(station_id="st-01", bd_seq=station["bd_seq"] - 1, epoch=station["epoch"])
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect(floor.broker.host, floor.broker.port)
-    client.loop_start()
-    client.publish(topics.up("st-01", topics.Up.DEATH), encode(stale), qos=1).wait_for_publish(5)
+    client = raw_client(floor.broker, "st-01", "raw-st-01")  # signed: as the broker delivers it
+    topic, payload = topics.up("st-01", topics.Up.DEATH), encode(stale)
+    props = signed_properties("st-01", topic, payload)
+    client.publish(topic, payload, qos=1, properties=props).wait_for_publish(5)
     client.loop_stop()
     client.disconnect()
     time.sleep(1.5)

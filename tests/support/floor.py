@@ -16,6 +16,7 @@ import httpx
 
 from benchfleet.broker import PrivateBroker, free_port
 from benchfleet.processes import ManagedProcess
+from support.auth import TEST_STATION_SECRET, write_key_file
 
 T = TypeVar("T")
 
@@ -27,6 +28,7 @@ HUB_TEST_ENV = {
     "BENCHFLEET_ACK_TIMEOUT_S": "60",
     "BENCHFLEET_SWEEP_INTERVAL_S": "0.2",
 }
+SCREEN_BADGE, SCREEN_PIN = "T100", "2468"  # the technician of floors with a screen
 TERMINAL = {"done", "failed", "needs_review", "cancelled", "timed_out", "blocked"}
 
 
@@ -49,7 +51,8 @@ class Floor:
 
     def __init__(self, root: Path, database_url: str | None) -> None:
         self.root = root
-        self.broker = PrivateBroker(root / "broker")
+        # Like production: no anonymous clients, a password per user, deploy/mosquitto/acl.
+        self.broker = PrivateBroker(root / "broker", policy=True)
         self.http_port = free_port()
         self.database_url = database_url
         # The documented development admin key (hub/settings.py DEV_API_KEYS).
@@ -68,7 +71,8 @@ class Floor:
         self._hub_starts += 1
         env = {
             **HUB_TEST_ENV,
-            "BENCHFLEET_MQTT_URL": self.broker.url,
+            "BENCHFLEET_MQTT_URL": self.broker.url_for("hub"),
+            "BENCHFLEET_STATION_KEY_SECRET": TEST_STATION_SECRET,
             "BENCHFLEET_DATA_DIR": str(self.root / "hub"),
             "BENCHFLEET_HTTP_PORT": str(self.http_port),
             "BENCHFLEET_HUB_ID": "test-hub",
@@ -85,7 +89,23 @@ class Floor:
         wait_until(self._hub_healthy, timeout=30, what=f"hub health\n{self.hub.tail(30)}")
         return self.hub
 
-    def start_agent(self, station_id: str, *, seconds_per_char: float = 0.01) -> ManagedProcess:
+    def start_agent(
+        self,
+        station_id: str,
+        *,
+        seconds_per_char: float = 0.01,
+        extra_toml: str = "",
+        laser_url: str | None = None,
+        env: dict[str, str] | None = None,
+        screen: bool = False,
+        camera_scene: Path | None = None,
+    ) -> ManagedProcess:
+        """``extra_toml``: more top-level config lines; ``laser_url``: drive a GRBL at that
+        port (a simulator the test runs) instead of the in-process sim laser; ``env``: the
+        agent's environment (the fault suite's clock jump); ``screen``: technicians work the
+        station through its screen on a free port (:meth:`screen_url`), signed in as
+        SCREEN_BADGE/SCREEN_PIN; ``camera_scene``: the camera photographs that burned piece
+        instead of what the laser burned (a wrong engraving for verification to catch)."""
         config = self.root / "stations" / f"{station_id}.toml"
         config.parent.mkdir(parents=True, exist_ok=True)
         # The sim camera photographs what the sim laser burned (as in the demo): the hub reads
@@ -94,27 +114,55 @@ class Floor:
         burn = self.root / "stations" / f"{station_id}-burn.png"
         config.write_text(
             f'station_id = "{station_id}"\n'
-            f'mqtt_url = "{self.broker.url}"\n'
+            f"{self.identity_toml(station_id)}"
             f'data_dir = "{self.root / "stations" / station_id}"\n'
             "resend_after_s = 1\n"
             "telemetry_interval_s = 1\n"
+            f"{extra_toml}"
+            f"{self._screen_toml(station_id) if screen else ''}"
             "[[devices]]\n"
-            'name = "laser"\nfamily = "laser"\nbackend = "sim"\n'
-            f'options = {{ seconds_per_char = {seconds_per_char}, render_path = "{burn}" }}\n'
-            "[[devices]]\n"
+            + (
+                f'name = "laser"\nfamily = "laser"\nbackend = "grbl"\nurl = "{laser_url}"\n'
+                if laser_url
+                else 'name = "laser"\nfamily = "laser"\nbackend = "sim"\n'
+                f'options = {{ seconds_per_char = {seconds_per_char}, render_path = "{burn}" }}\n'
+            )
+            + "[[devices]]\n"
             'name = "camera"\nfamily = "camera"\nbackend = "sim"\n'
-            f'options = {{ scene_path = "{burn}", frame = "engraving" }}\n'
+            f'options = {{ scene_path = "{camera_scene or burn}", frame = "engraving" }}\n'
         )
         starts = sum(1 for p in (self.root / "logs").glob(f"{station_id}-*.log"))
         process = ManagedProcess(
             name=station_id,
             argv=[sys.executable, "-m", "benchfleet", "agent", "-c", str(config)],
-            env={},
+            env=dict(env or {}),
             log_path=self.root / "logs" / f"{station_id}-{starts + 1}.log",
         )
         process.start()
         self.agents[station_id] = process
         return process
+
+    def _screen_toml(self, station_id: str) -> str:
+        from agent.technicians import add_technician  # scrypt: only floors with a screen
+
+        people = self.root / "stations" / f"{station_id}-technicians.toml"
+        if not people.exists():
+            add_technician(people, SCREEN_BADGE, "Test Technician", SCREEN_PIN, ["technician"])
+        return f'operator = "screen"\nscreen_port = 0\ntechnicians = "{people}"\n'
+
+    def screen_url(self, station_id: str, timeout: float = 20) -> str:
+        """The station screen's URL, once the agent has written it."""
+        url_file = self.root / "stations" / station_id / "screen.url"
+        return wait_until(
+            lambda: url_file.exists() and url_file.read_text().strip(),
+            timeout=timeout,
+            what=f"{station_id} screen.url",
+        )
+
+    def identity_toml(self, station_id: str) -> str:
+        """Station config lines: broker URL with the station's credentials, its key file."""
+        key_file = write_key_file(self.root / "keys" / station_id, station_id)
+        return f'mqtt_url = "{self.broker.url_for(station_id)}"\nkey_file = "{key_file}"\n'
 
     def stop_all(self) -> None:
         for process in [*self.agents.values(), self.hub]:

@@ -16,6 +16,8 @@ from drivers.laser.templates import load_templates
 log = logging.getLogger(__name__)
 
 Segment = tuple[float, float, float, float, float]
+# Below this fraction of full power the beam marks no metal (the frame pass traces at 1 %).
+MARKS_ABOVE = 0.02
 
 
 class Renderer:
@@ -35,7 +37,7 @@ class Renderer:
         self._dirty = False
 
     def burn(self, block: Block) -> None:
-        if block.power <= 0 or block.start[:2] == block.end[:2]:
+        if block.power <= MARKS_ABOVE or block.start[:2] == block.end[:2]:
             return
         x0, y0, _ = block.start
         x1, y1, _ = block.end

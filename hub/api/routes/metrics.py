@@ -3,6 +3,8 @@
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from hub.api.auth import FloorReader
+
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 
 
@@ -10,8 +12,8 @@ router = APIRouter(prefix="/metrics", tags=["metrics"])
     "",
     summary="Prometheus metrics",
     description="Text exposition format: messages, rejections, duplicates, job transitions, "
-    "stations online.",
+    "stations online. Needs a floor key (Prometheus: `authorization: {credentials: <key>}`).",
     response_class=Response,
 )
-async def metrics() -> Response:
+async def metrics(_: FloorReader) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

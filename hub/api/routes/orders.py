@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
-from hub.api.auth import OrderReader, OrderWriter
+from hub.api.auth import OrderReader, OrderWriter, Principal
 from hub.api.deps import LinkDep, SessionDep, SettingsDep
 from hub.api.order_schemas import JobRef, OrderCreated, OrderOut
 from hub.dossier import build_dossier, find_order
@@ -15,6 +15,7 @@ from hub.dossier_html import render_dossier
 from hub.intake import check_order
 from hub.order_request import OrderRequest
 from hub.orders import OrderConflictError, create_order, jobs_of_order
+from hub.pii import redact_dossier, remember
 from hub.plan import build_steps, estimate_seconds
 from hub.promise import quote
 from hub.store.models import Job, Order
@@ -78,6 +79,7 @@ async def post_order(
             weigh=settings.inspection_weighs,
         )
         await session.commit()
+        remember(stored[0].request)  # its texts are redacted from logs from now on
         return stored
 
     try:
@@ -119,15 +121,24 @@ async def _promised(
     return latest
 
 
+def _readable(order: Order | None, principal: Principal) -> Order | None:
+    """``order`` if ``principal`` may read it: an integrator only its own (others' are 404,
+    not 403: their existence is none of its business)."""
+    if order is not None and principal.role == "integrator" and order.integrator != principal.name:
+        return None
+    return order
+
+
 @router.get(
     "/{order_ref}",
     response_model=OrderOut,
     summary="One order",
-    description="By order id or external id: its lines' jobs with their status.",
+    description="By order id or external id: its lines' jobs with their status. An "
+    "integrator reads its own orders only (others' answer 404).",
     responses={404: {"description": "No such order."}},
 )
-async def get_order(order_ref: str, session: SessionDep, _: OrderReader) -> OrderOut:
-    order = await find_order(session, order_ref)
+async def get_order(order_ref: str, session: SessionDep, principal: OrderReader) -> OrderOut:
+    order = _readable(await find_order(session, order_ref), principal)
     if order is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_ref} not found")
     jobs = list(await jobs_of_order(session, order_id=order.id))
@@ -143,7 +154,9 @@ async def get_order(order_ref: str, session: SessionDep, _: OrderReader) -> Orde
     summary="Chain-of-custody dossier",
     description="Every job, step, transition (who, when, station), evidence hash, sign-off and "
     "verification result of the order, with its audit-chain entries and whether each still "
-    "matches its hash. JSON by default; HTML with `?format=html` or `Accept: text/html`.",
+    "matches its hash. JSON by default; HTML with `?format=html` or `Accept: text/html`. "
+    "Engraving texts show as `[redacted]` to callers who may not see them (docs/security.md); "
+    "gift messages are never in it.",
     responses={
         200: {"content": {"application/json": {}, "text/html": {}}},
         404: {"description": "No such order."},
@@ -153,13 +166,15 @@ async def get_dossier(
     order_ref: str,
     request: Request,
     session: SessionDep,
-    _: OrderReader,
+    principal: OrderReader,
     format: Annotated[str | None, Query(pattern="^(json|html)$")] = None,
 ) -> Any:
-    order = await find_order(session, order_ref)
+    order = _readable(await find_order(session, order_ref), principal)
     if order is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_ref} not found")
     dossier = await build_dossier(session, order=order)
+    if principal.role != "integrator":  # an integrator reads its own texts (_readable)
+        redact_dossier(dossier, principal.sees_personal_data)
     wants_html = format == "html" or (
         format is None and "text/html" in request.headers.get("accept", "")
     )

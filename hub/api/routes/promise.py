@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import ValidationError
 
 from hub.api.auth import OrderReader
 from hub.api.deps import SessionDep, SettingsDep
@@ -49,17 +50,26 @@ async def get_promise(
     box: str | None = None,
     rush: bool = False,
 ) -> PromiseOut:
-    line = OrderLine(
-        piece=Piece(
-            sku=sku, serial="prospective", metal="gold", declared_value=DeclaredValue(amount=0)
-        ),
-        engraving=EngravingRequest(text="x" * text_length, font=font, template=template)
-        if template
-        else None,
-        cleaning=CleaningRequest(method=cleaning) if cleaning else None,
-        certificate=CertificateRequest(kind="coa", number="PROSPECTIVE") if certificate else None,
-        packaging=PackagingRequest(box=box) if box else None,
-    )
+    try:
+        line = OrderLine(
+            piece=Piece(
+                sku=sku, serial="prospective", metal="gold", declared_value=DeclaredValue(amount=0)
+            ),
+            engraving=EngravingRequest(text="x" * text_length, font=font, template=template)
+            if template
+            else None,
+            cleaning=CleaningRequest(method=cleaning) if cleaning else None,
+            certificate=CertificateRequest(kind="coa", number="PROSPECTIVE")
+            if certificate
+            else None,
+            packaging=PackagingRequest(box=box) if box else None,
+        )
+    except ValidationError as err:  # e.g. an empty or 65-character sku (found by schemathesis)
+        detail = [
+            {"loc": ["query", str(e["loc"][-1])], "msg": e["msg"], "type": e["type"]}
+            for e in err.errors(include_url=False, include_input=False)
+        ]
+        raise HTTPException(UNPROCESSABLE, detail) from err
     # Stones are unknown for a prospective order: only the catalogue checks apply.
     problems = [p for p in check_line(line, (), catalogue()) if p.type != "contraindicated"]
     if problems:

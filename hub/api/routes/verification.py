@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from hub.api.auth import FloorReader, Reviewer
 from hub.api.deps import LinkDep, SessionDep, SettingsDep
+from hub.pii import REDACTED
 from hub.proofs import ProofConfig, proof_path
 from hub.store.models import Job
 from hub.store.proofs_tables import ProofRecord, VerificationRecord
@@ -81,20 +82,26 @@ async def verify_photo(  # noqa: PLR0917 - FastAPI passes dependencies and form 
     response_model=list[VerificationOut],
     summary="A job's engraving verifications",
     description="Every verification of the job's proof photos, oldest first (empty while the "
-    "job waits for its proof). `read_text` and `diff` spell the engraving: for review.",
+    "job waits for its proof). `read_text` and `diff` spell the engraving: shown to reviewers "
+    "(docs/security.md), blanked for other callers.",
     responses={404: {"description": "No such job."}},
 )
 async def job_verifications(
-    job_id: uuid.UUID, session: SessionDep, _: Reviewer
+    job_id: uuid.UUID, session: SessionDep, principal: Reviewer
 ) -> list[VerificationOut]:
-    if await session.get(Job, job_id) is None:
+    job = await session.get(Job, job_id)
+    if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id}")
     rows = await session.scalars(
         select(VerificationRecord)
         .where(VerificationRecord.job_id == job_id)
         .order_by(VerificationRecord.id)
     )
-    return [VerificationOut.model_validate(row) for row in rows]
+    found = [VerificationOut.model_validate(row) for row in rows]
+    if principal.sees_personal_data(job.station_id):
+        return found
+    # Verdicts and reasons, not what was read: that spells the engraving.
+    return [v.model_copy(update={"read_text": REDACTED, "diff": []}) for v in found]
 
 
 @router.get(
@@ -103,15 +110,22 @@ async def job_verifications(
     description="The stored image whose SHA-256 is `sha256` (content-addressed: the bytes hash "
     "to the name).",
     response_class=FileResponse,
-    responses={404: {"description": "No complete proof with this hash."}},
+    responses={
+        403: {"description": "Not a reviewer of this station's work."},
+        404: {"description": "No complete proof with this hash (or it expired)."},
+    },
 )
 async def get_proof(
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     session: SessionDep,
     settings: SettingsDep,
-    _: Reviewer,
+    principal: Reviewer,
 ) -> FileResponse:
     record = await session.get(ProofRecord, sha256)
+    if record is not None and not principal.sees_personal_data(record.station_id):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "proof photos are for reviewers (docs/security.md)"
+        )
     path = (
         proof_path(ProofConfig.from_settings(settings).proofs_dir, sha256, record.content_type)
         if record
