@@ -7,7 +7,7 @@ from uuid import UUID
 
 from agent.outbox import Outbox, OutboxFullError
 from protocol import topics
-from protocol.models import Event, Severity
+from protocol.models import Event, Scalar, Severity
 
 
 def emit_event(
@@ -19,6 +19,7 @@ def emit_event(
     message: str,
     job_id: UUID | None = None,
     device: str | None = None,
+    data: dict[str, Scalar] | None = None,
 ) -> None:
     """Queue an :class:`Event` for the hub (durable; delivered like every outbox message)."""
 
@@ -32,6 +33,7 @@ def emit_event(
             message=message[:1024],
             job_id=job_id,
             device=device,
+            data=data or {},
         )
 
     try:

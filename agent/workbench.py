@@ -19,6 +19,7 @@ from uuid import UUID
 
 from agent.alarms import StationAlarms
 from agent.context import AgentContext
+from agent.events import emit_event
 from agent.jobs import JobRunner
 from agent.jobstore import JobStore
 from agent.operator import (
@@ -37,8 +38,7 @@ from drivers.errors import DeviceError
 from drivers.laser.preview import preview_png as draw_preview
 from drivers.laser.templates import load_templates
 from drivers.laser.toolpath import render_text
-from protocol import topics
-from protocol.models import Event, JobAssignment, Scalar, Severity, StationJobStatus
+from protocol.models import JobAssignment, Scalar, Severity, StationJobStatus
 from protocol.models import VerificationNotice as Notice
 
 log = logging.getLogger(__name__)
@@ -314,21 +314,16 @@ class Workbench:
         if self._technician is not None:
             data.setdefault("badge", self._technician.badge)
         values: dict[str, Scalar] = {key: value for key, value in data.items() if value}
-
-        def build(epoch: int, seq: int) -> Event:
-            return Event(
-                station_id=self._station,
-                epoch=epoch,
-                seq=seq,
-                kind=kind,
-                severity=severity,
-                message=message[:1024],
-                job_id=job_id,
-                device=device,
-                data=values,
-            )
-
-        self._ctx.outbox.enqueue(topics.Up.EVENT, build)
+        emit_event(
+            self._ctx.outbox,
+            station_id=self._station,
+            kind=kind,
+            severity=severity,
+            message=message,
+            job_id=job_id,
+            device=device,
+            data=values,
+        )
         self.notify()
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from bench.verify_texts import EDIT_KINDS, EditKind, GlyphRules, apply_edit, realistic_text
-from drivers.camera.scene import ITEM_FILL, MAT_BGR, ShotConditions, photograph
+from drivers.camera.scene import ITEM_FILL, ShotConditions, crop_on_mat, photograph
 from drivers.laser.burn import METALS, BurnCanvas
 from drivers.laser.fonts import PRINTABLE_ASCII, identical_glyphs, load_font
 from drivers.laser.templates import ItemTemplate, load_templates
@@ -252,24 +252,7 @@ def _hershey_view(
     right, bottom = canvas.to_px(toolpath.bbox.x1, toolpath.bbox.y0)
     pad_x, pad_y = margin[0] * CANVAS_CAP_PX, margin[1] * CANVAS_CAP_PX
     box = (round(left - pad_x), round(top - pad_y), round(right + pad_x), round(bottom + pad_y))
-    return _crop_on_mat(canvas.image, box)
-
-
-def _crop_on_mat(image: BGR, box: tuple[int, int, int, int]) -> BGR:
-    """``image[box]``, with the bench mat where the box passes the image's edge."""
-    x0, y0, x1, y1 = box
-    height, width = image.shape[:2]
-    inner = image[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
-    padded: BGR = cv2.copyMakeBorder(
-        inner,
-        max(-y0, 0),
-        max(y1 - height, 0),
-        max(-x0, 0),
-        max(x1 - width, 0),
-        cv2.BORDER_CONSTANT,
-        value=MAT_BGR,
-    )
-    return padded
+    return crop_on_mat(canvas.image, list(box))
 
 
 def _ttf_view(

@@ -83,7 +83,7 @@ def engraving_view(path: Path | None, width: int, height: int) -> np.ndarray | N
     half_h = half_w * height / width
     box = [round(centre_x - half_w), round(centre_y - half_h)]
     box += [round(centre_x + half_w), round(centre_y + half_h)]
-    view = _crop_on_mat(canvas.image, box)
+    view = crop_on_mat(canvas.image, box)
     resized: np.ndarray = cv2.resize(view, (width, height), interpolation=cv2.INTER_AREA)
     return resized
 
@@ -100,7 +100,7 @@ def _engraving_box(canvas: BurnCanvas) -> tuple[float, float, float, float]:
     return left, top, right, bottom
 
 
-def _crop_on_mat(image: np.ndarray, box: list[int]) -> np.ndarray:
+def crop_on_mat(image: np.ndarray, box: list[int]) -> np.ndarray:
     """``image[box]``, with the bench mat where the box passes the image's edge."""
     x0, y0, x1, y1 = box
     height, width = image.shape[:2]
