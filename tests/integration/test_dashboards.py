@@ -14,22 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from support.floor import HUB_TEST_ENV, Floor, wait_until
 
 from benchfleet.processes import ManagedProcess
 
 pytestmark = pytest.mark.broker
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def start_station_with_broken_scale(floor: Floor, station_id: str) -> Path:

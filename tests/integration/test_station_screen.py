@@ -16,21 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.browser import CHROMIUM, CHROMIUM_ARGS
+from support.browser import SCREENSHOTS as SHOTS
 from support.floor import SCREEN_BADGE, SCREEN_PIN, TERMINAL, Floor, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 TEXT = "Anna & Ben 2026"
 STEP_TIMEOUT_MS = 30_000
 
