@@ -20,6 +20,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from agent.aio import wait_event
 from agent.config import DeviceConfig
 from agent.context import AgentContext
 from agent.events import emit_event
@@ -206,8 +207,7 @@ class DeviceSupervisor:
             for entry in manager.managed:
                 if entry.state is DeviceState.UNAVAILABLE and entry.next_try_at <= now:
                     await manager.try_open(entry)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), SUPERVISE_EVERY_S)
+            await wait_event(self._stopping, SUPERVISE_EVERY_S)
 
     async def stop(self) -> None:
         self._stopping.set()

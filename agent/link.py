@@ -19,6 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import __version__
+from agent.aio import wait_event
 from agent.context import AgentContext
 from agent.denials import connect_refusal, watch_pubacks
 from agent.events import emit_event
@@ -361,15 +362,6 @@ class Pace:
     def wait_s(self) -> float:
         """How long until the next token."""
         return max(0.0, (1 - self._tokens) / self.per_s)
-
-
-async def wait_event(event: asyncio.Event, seconds: float) -> bool:
-    """Wait for ``event`` at most ``seconds``; True if it was set."""
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 def create(ctx: AgentContext, handler: DownHandler) -> StationLink:

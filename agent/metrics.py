@@ -10,7 +10,6 @@ rate every ``REFRESH_S`` and the collector reads those numbers and plain counter
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agent.aio import wait_event
 from agent.context import AgentContext
 from agent.telemetry import TelemetrySampler
 
@@ -102,8 +102,7 @@ class AgentMetrics:
         log.info("agent %s: /metrics on %s:%d", config.station_id, config.metrics_host, self.port)
         try:
             while not self._stopping.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), REFRESH_S)
+                await wait_event(self._stopping, REFRESH_S)
                 self.refresh()
         finally:
             self._server.shutdown()

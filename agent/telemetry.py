@@ -31,6 +31,7 @@ from datetime import datetime
 
 import psutil
 
+from agent.aio import wait_event
 from agent.context import AgentContext
 from agent.devices import DeviceState, ManagedDevice
 from agent.events import emit_event
@@ -136,10 +137,7 @@ class TelemetrySampler:
             if time.monotonic() >= flush_at:
                 self.flush()
                 flush_at = time.monotonic() + config.telemetry_batch_s
-            try:
-                await asyncio.wait_for(self._stopping.wait(), config.telemetry_sample_s)
-            except TimeoutError:
-                continue
+            await wait_event(self._stopping, config.telemetry_sample_s)
         self.flush()  # what was sampled before the stop is kept, not dropped
 
     async def stop(self) -> None:

@@ -11,12 +11,12 @@ events name badges and job ids, never engraving texts or technicians' names.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+from agent.aio import wait_event
 from agent.alarms import StationAlarms
 from agent.context import AgentContext
 from agent.events import emit_event
@@ -117,8 +117,7 @@ class Workbench:
                 yield view
             event = self.changed
             timeout = ACTIVE_REFRESH_S if self.activity.active else IDLE_REFRESH_S
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+            await wait_event(event, timeout)
 
     def notify(self) -> None:
         """Something changed: wake every watcher (each waits on the event of its round)."""

@@ -123,17 +123,19 @@ async def test_hub_sends_resync_over_mqtt_and_the_ledger_shows_the_gap(tmp_path:
                 broker.host, broker.port, identifier="st-a", protocol=aiomqtt.ProtocolVersion.V5
             ) as station,
         ):
-            for _ in range(200):  # the hub must be subscribed before the station publishes
+            for _ in range(400):  # the hub must be subscribed before the station publishes
                 if (await api.get("/health")).json()["mqtt_connected"]:
                     break
                 await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the hub did not connect to the broker within 20 s")
             await station.subscribe(topics.down("st-a", topics.Down.CMD), qos=1)
             publish = [(topics.Up.BIRTH, _birth()), (topics.Up.TELEMETRY, _batch(1))]
             publish.append((topics.Up.TELEMETRY, _batch(3)))  # seq 2 is lost
             started = asyncio.get_running_loop().time()
             for kind, message in publish:
                 await _publish_signed(station, topics.up("st-a", kind), encode(message))
-            async with asyncio.timeout(15):
+            async with asyncio.timeout(30):  # ~1 s here; generous for a loaded CI machine
                 async for received in station.messages:
                     command = decode_as(Command, bytes(received.payload), topic="")
                     assert isinstance(command, Command)
