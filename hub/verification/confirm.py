@@ -155,8 +155,11 @@ def _rivals(expected: Expected, position: int, inserted: str) -> list[str]:
     glyphs = font_glyphs(expected.font)
     rivals = [text[:position] + other + text[position + 1 :] for other in glyphs if other != char]
     rivals.append(text[:position] + text[position + 1 :])
+    # Where OCR read an extra character, the character it read may be a misread as well
+    # ("JIonas" read "fdonas"): then every glyph of the font is a candidate insertion.
+    extras = {text[position], *inserted, *(glyphs if inserted else ())}
     for spot in (position, position + 1):
-        for extra in {text[position], *inserted}:
+        for extra in extras:
             rivals.append(text[:spot] + extra + text[spot:])
     return [rival for rival in rivals if rival.strip() and rival != text]
 

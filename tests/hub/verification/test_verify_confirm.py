@@ -142,3 +142,21 @@ def test_a_rival_that_wins_the_line_blocks_confirmation(
     window = result.checks["glyph_confirm"]["windows"][0]
     assert not window["confirmed"]
     assert window["rival_line"] > window["line"]
+
+
+def test_an_insertion_whose_glyph_ocr_misread_too_is_not_confirmed(engine: OcrEngine) -> None:
+    """Seed 42 #5 (a fresh seed): "JIonas" engraved for "Jonas" (scripts, blurred, on a ring),
+    RapidOCR read "fdonas". The inserted "I" was no rival (only OCR's "d" was inserted), and
+    the order was confirmed against the rest: a false accept."""
+    sample = sample_at(5, 42)
+    assert (sample.ordered, sample.engraved) == ("Jonas", "JIonas")
+    result = verify(
+        sample.image, Expected(sample.ordered, sample.font, sample.template), engine=engine
+    )
+    assert result.verdict is not Verdict.PASS, (result.reasons, result.checks)
+
+
+def test_a_glyph_inserted_where_ocr_read_another_is_a_rival(photo: Photo) -> None:
+    """The same mistake on a fixed photo: OCR (stub) reads the insertion as another glyph."""
+    result = _verify(photo, "Zoe & Mira", ORDERED, "Zoe & Mixa")
+    assert result.verdict is not Verdict.PASS, (result.reasons, result.checks)
