@@ -61,7 +61,10 @@ async def test_series_raw_for_short_ranges_rollups_for_long(
     assert sum(p["count"] for p in rolled["points"]) == 12
     assert min(p["min"] for p in rolled["points"]) == 0.0
     assert max(p["max"] for p in rolled["points"]) == 11.0
-    stepped = (await api.get(url, params={"step": 120, "device": "scale"})).json()[0]
+    # Buckets count from `since`: give it (minute-aligned, like the samples) so the two sample
+    # minutes fall in one 2-minute bucket whatever the wall clock says when the test runs.
+    hour = {"since": (NOW - timedelta(hours=1)).isoformat(), "until": NOW.isoformat()}
+    stepped = (await api.get(url, params={"step": 120, "device": "scale", **hour})).json()[0]
     assert stepped["source"] == "rollup_1m"
     assert stepped["step_s"] == 120
     assert [p["count"] for p in stepped["points"]] == [12]  # 12 samples 10 s apart: 2 minutes
