@@ -236,7 +236,12 @@ class StationLink:
 
     async def _deliver(self, client: aiomqtt.Client) -> None:
         outbox, pace = self._ctx.outbox, Pace(self._ctx.config.backfill_batches_per_s)
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # A cancellation swallowed inside an await (Python 3.11's wait_for, also inside
+                # libraries): honour it, or the session's TaskGroup - and the stop - waits forever.
+                raise asyncio.CancelledError
             outbox.changed.clear()
             due = outbox.due(time.time(), self._ctx.config.inflight_window)
             for entry in due:  # by priority: job updates, then events, then telemetry
