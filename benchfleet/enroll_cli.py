@@ -35,7 +35,9 @@ By = Annotated[str, typer.Option("--by", help="Who does this (recorded in the au
 
 
 def _run_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``work`` in one transaction on the hub database (migrated to head first)."""
+    """Run ``work`` in one transaction on the hub database (migrated to head first); a refused
+    enrollment change is one red line and exit status 1, not a traceback."""
+    from hub.enrollment import EnrollmentError
     from hub.settings import HubSettings
     from hub.store.engine import create_hub_engine, session_factory
     from hub.store.migrate import upgrade_to_head
@@ -51,7 +53,11 @@ def _run_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except EnrollmentError as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(1) from err
 
 
 def update_password_file(path: Path, username: str, line: str | None) -> None:
@@ -99,7 +105,7 @@ def enroll_command(  # noqa: PLR0917 - typer options are parameters
     by: By = "cli",
 ) -> None:
     """Enroll a station: new broker password and message key, config written 0600."""
-    from hub.enrollment import EnrollmentError, enroll
+    from hub.enrollment import enroll
     from hub.settings import HubSettings
     from protocol import auth
     from protocol.models import utcnow
@@ -124,11 +130,7 @@ def enroll_command(  # noqa: PLR0917 - typer options are parameters
             update_password_file(password_file, name, line)
         return generation
 
-    try:
-        generation = _run_db(database_url, work)
-    except EnrollmentError as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(1) from err
+    generation = _run_db(database_url, work)
     typer.echo(f"enrolled {name} (key generation {generation}); files in {out.resolve()}:")
     typer.echo(f"  {name}.toml    station config (broker credentials, key_file)")
     typer.echo(f"  {name}.key     message key")
@@ -144,7 +146,7 @@ def revoke_command(
     by: By = "cli",
 ) -> None:
     """Revoke a station: its key stops verifying, its broker password is removed."""
-    from hub.enrollment import EnrollmentError, revoke
+    from hub.enrollment import revoke
     from protocol.models import utcnow
 
     _check_name(name)
@@ -155,11 +157,7 @@ def revoke_command(
             update_password_file(password_file, name, None)
         return generation
 
-    try:
-        generation = _run_db(database_url, work)
-    except EnrollmentError as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(1) from err
+    generation = _run_db(database_url, work)
     typer.echo(f"revoked {name}: key generation {generation} no longer verifies.")
     if password_file is not None:
         typer.echo(f"Removed from {password_file}: reload mosquitto to drop its access.")
