@@ -13,23 +13,28 @@ Station transitions (``(current, requested) -> new``):
   evidence and sign-off, then moves to ``done`` or, if something is missing, ``needs_review``;
 - ``assigned|acknowledged -> failed|blocked``; ``running -> failed`` becomes ``needs_review``
   once irreversible work started, ``failed`` before.
+
+The hub's own move: ``verifying -> needs_review`` (reason ``proof_timeout``) for a job whose
+engraving proof photo did not arrive in time (:func:`time_out_proofs`, run by the sweeper).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.metrics import JOB_UPDATES_REJECTED
+from hub.metrics import JOB_UPDATES_REJECTED, PROOF_TIMEOUTS
 from hub.orders import OrderConflictError, create_order
 from hub.scheduler import assign_queued, jobs_to_resend, open_jobs_for_station, reassign_stale
-from hub.store.models import EvidenceRecord, Job
+from hub.store.models import EvidenceRecord, Job, JobTransition
 from hub.transitions import HUB_ACTOR, job_state, move_job, plan_of, station_actor
-from hub.verification_runner import verify_steps
+from hub.verification_runner import PROOF_TIMEOUT, step_proof, verification_of, verify_steps
 from protocol.models import (
     Evidence,
     JobState,
@@ -51,8 +56,10 @@ __all__ = [
     "open_jobs_for_station",
     "plan_of",
     "reassign_stale",
+    "time_out_proofs",
 ]
 
+log = logging.getLogger(__name__)
 S, J = StationJobStatus, JobStatus
 # (current status, what the station asks for) -> the status the job gets.
 ALLOWED: dict[tuple[JobStatus, StationJobStatus], JobStatus] = {
@@ -214,6 +221,59 @@ async def _verify(session: AsyncSession, *, job: Job, now: datetime) -> None:
         now=now,
         audit_data={"verification": {"ok": not problems, "problems": problems}},
     )
+
+
+async def time_out_proofs(session: AsyncSession, *, now: datetime, timeout_s: float) -> list[Job]:
+    """Jobs in ``verifying`` longer than ``timeout_s`` with an engraving proof still missing ->
+    ``needs_review`` (reason ``proof_timeout``); the jobs moved.
+
+    The clock is the job's persisted transition into ``verifying``, so a hub restart does not
+    reset it. A job whose proofs are all in waits for its verdict instead (the runner moves it).
+    """
+    entered = (
+        select(func.max(JobTransition.at))
+        .where(JobTransition.job_id == Job.id, JobTransition.to_status == J.VERIFYING.value)
+        .scalar_subquery()
+    )
+    cutoff = now - timedelta(seconds=timeout_s)
+    rows = await session.execute(
+        select(Job, entered).where(Job.status == J.VERIFYING.value, entered < cutoff)
+    )
+    moved = []
+    for job, since in rows.all():
+        missing, unread = await _proofs_state(session, job)
+        if not missing or unread:
+            continue
+        # hub.verification_runner.find_late knows timed-out jobs by this reason's prefix.
+        reason = f"{PROOF_TIMEOUT}: no proof photo for {', '.join(missing)} in {timeout_s:.0f} s"
+        data = {"steps": missing, "verifying_since": since.isoformat(), "timeout_s": timeout_s}
+        if await move_job(
+            session,
+            job=job,
+            to_status=J.NEEDS_REVIEW,
+            actor=HUB_ACTOR,
+            reason=reason,
+            now=now,
+            audit_data={PROOF_TIMEOUT: data},
+        ):
+            PROOF_TIMEOUTS.inc()
+            log.warning(
+                "job %s: no engraving proof for %s after %.0f s", job.id, missing, timeout_s
+            )
+            moved.append(job)
+    return moved
+
+
+async def _proofs_state(session: AsyncSession, job: Job) -> tuple[list[str], list[str]]:
+    """The job's verify steps whose proof has not arrived, and those arrived but not read."""
+    missing, unread = [], []
+    for step in verify_steps(plan_of(job)):
+        proof = await step_proof(session, job.id, step.name)
+        if proof is None:
+            missing.append(step.name)
+        elif await verification_of(session, job.id, step.name, proof.sha256) is None:
+            unread.append(step.name)
+    return missing, unread
 
 
 def _evidence_audit(evidence: list[Evidence], step: str | None) -> dict[str, Any]:

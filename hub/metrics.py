@@ -93,3 +93,15 @@ INFLUX_SINK_UP = Gauge(
     "benchfleet_hub_influx_sink_up",
     "1 while the InfluxDB export runs, 0 after it stopped on 401/403/404 (see the hub log).",
 )
+PROOF_TIMEOUTS = Counter(
+    "benchfleet_hub_proof_timeouts_total",
+    "Jobs moved from verifying to needs_review because their engraving proof did not arrive.",
+)
+PROOF_UPLOADS_EXPIRED = Counter(
+    "benchfleet_hub_proof_uploads_expired_total",
+    "Abandoned proof uploads whose staged chunks were removed (idle past proof_stage_max_age_s).",
+)
+PROOF_CHUNKS_EXPIRED = Counter(
+    "benchfleet_hub_proof_chunks_expired_total",
+    "Staged chunks removed with abandoned proof uploads.",
+)

@@ -23,12 +23,14 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import dispatch
+from hub.aio import cancel_and_wait, raise_if_cancelling
 from hub.dispatch import Outgoing
 from hub.ingest import dead_letter, handle_message
+from hub.jobs import time_out_proofs
 from hub.message_auth import StationKeys
 from hub.metrics import PROCESSING_ERRORS
 from hub.pii import PiiSweeper
-from hub.proofs import ProofConfig, configure
+from hub.proofs import ProofConfig, configure, expire_staged
 from hub.settings import HubSettings
 from hub.telemetry.sweep import TelemetrySweeper
 from hub.verification_runner import VerificationRunner
@@ -96,17 +98,16 @@ class HubLink:
 
     async def stop(self) -> None:
         """Say we go offline (retained), then disconnect cleanly so the broker drops our Will."""
-        client = self._client
-        if client is not None and self.connected:
+        client = self._client  # set once the broker accepted us (``connected`` comes later)
+        if client is not None:
+            # asyncio.timeout, not wait_for: see hub/aio.py (a swallowed cancel hangs the stop).
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                await asyncio.wait_for(
-                    client.publish(topics.HUB_STATE, self._state(online=False), qos=1, retain=True),
-                    OFFLINE_PUBLISH_TIMEOUT_S,
-                )
+                async with asyncio.timeout(OFFLINE_PUBLISH_TIMEOUT_S):
+                    await client.publish(
+                        topics.HUB_STATE, self._state(online=False), qos=1, retain=True
+                    )
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         await self.verifier.close()
 
@@ -203,10 +204,13 @@ class HubLink:
 
     async def _serve(self) -> None:
         async with self._make_client() as client:
-            self._client, self.connected, self._attempt = client, True, 0
+            self._client, self._attempt = client, 0
             try:
                 await client.publish(topics.HUB_STATE, self._state(online=True), qos=1, retain=True)
                 await client.subscribe(topics.up_filter(), qos=1)
+                # Only now: a station that publishes once /health says "connected" is heard (on
+                # a first session the broker drops what arrives before our subscription).
+                self.connected = True
                 log.info("connected to %s as %s", self.settings.broker, self.settings.hub_id)
                 await self._run_tasks(client)
             finally:
@@ -256,6 +260,8 @@ class HubLink:
 
     async def _sweep_forever(self) -> None:
         while True:
+            # publish_many awaits aiomqtt's publish, whose wait_for can swallow our cancel.
+            raise_if_cancelling()
             await asyncio.sleep(self.settings.sweep_interval_s)
             try:
                 out = await self.serialised(self._sweep_once)
@@ -272,5 +278,13 @@ class HubLink:
                 session, now=now, settings=self.settings, hub_started_at=self.started_at
             )
             out += await self._telemetry.run(session, now=now)  # gaps, rollups, retention
+            # Before the verifier's kick: a proof complete by now is read, not timed out.
+            await time_out_proofs(session, now=now, timeout_s=self.settings.proof_timeout_s)
         await self._pii.run(self.sessions, now=now)  # its own transaction: files go after it
+        try:  # its own transaction: counted on /metrics only once the chunks are gone
+            await expire_staged(
+                self.sessions, now=now, max_age_s=self.settings.proof_stage_max_age_s
+            )
+        except Exception:  # the assignments above must still go out
+            log.exception("removing abandoned proof uploads failed; next sweep tries again")
         return out

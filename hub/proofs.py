@@ -5,7 +5,8 @@ chunk stays there until our Ack). Each chunk is staged as a ``proof_chunks`` row
 ``(proof_sha256, idx)`` in the transaction that records its inbox entry, so a re-delivered chunk
 changes nothing. When the last one is in, the image is assembled, its SHA-256 checked, written to
 ``<proofs_dir>/<aa>/<sha256>.<ext>`` (fsync, atomic rename) and recorded in ``proofs``; the
-chunks are dropped. A proof is complete only when its hash verifies (DESIGN.md §4).
+chunks are dropped. A proof is complete only when its hash verifies (DESIGN.md §4). The chunks
+of an upload that never completes are removed by :func:`expire_staged` (the sweeper).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.metrics import PROOF_CHUNKS_EXPIRED, PROOF_UPLOADS_EXPIRED
 from hub.settings import HubSettings
 from hub.store.proofs_tables import ProofChunkRecord, ProofRecord
 from protocol.models import PROOF_CHUNK_BYTES, PROOF_MAX_BYTES, ProofChunk
@@ -53,6 +55,9 @@ class ProofConfig:
 
 
 _current: list[ProofConfig] = []  # the process's proof store: none, or one
+# Proofs this process completed since the verification runner last looked: it reads the late
+# ones among them without scanning every job (hub.verification_runner.find_late).
+_completed: set[str] = set()
 
 
 def configure(config: ProofConfig) -> None:
@@ -66,6 +71,17 @@ def current_config() -> ProofConfig:
     if not _current:
         _current.append(ProofConfig.from_settings(HubSettings()))
     return _current[0]
+
+
+def completed_proofs() -> set[str]:
+    """The SHA-256 of the proofs completed since :func:`forget_completed` was last told about
+    them (a hint: one may belong to a transaction that rolled back)."""
+    return set(_completed)
+
+
+def forget_completed(shas: set[str]) -> None:
+    """The runner has looked at ``shas`` (called only after it did: a failed look retries)."""
+    _completed.difference_update(shas)
 
 
 def proof_path(proofs_dir: Path, sha256: str, content_type: str = "image/png") -> Path:
@@ -197,8 +213,58 @@ async def _assemble(
         received_at=now,
     )
     session.add(record)
+    _completed.add(sha)
     log.info("proof %s complete: %d bytes from %s", sha[:12], len(image), chunk.station_id)
     return ChunkOutcome(completed=record)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedExpiry:
+    """What one clean-up of abandoned uploads removed."""
+
+    uploads: int = 0
+    chunks: int = 0
+
+
+async def expire_staged(
+    sessions: async_sessionmaker[AsyncSession], *, now: datetime, max_age_s: float
+) -> StagedExpiry:
+    """Remove the staged chunks of uploads that received no chunk for ``max_age_s``, in its own
+    transaction; counted on /metrics and logged after the commit (counts only, never contents).
+
+    An upload's age is that of its newest chunk, so an upload still in progress is kept however
+    long ago it began. Only ``proof_chunks`` is touched: a complete proof is a ``proofs`` row and
+    a file, never staged, so nothing here can remove it.
+    """
+    cutoff = now - timedelta(seconds=max_age_s)
+    async with sessions.begin() as session:
+        stale = list(
+            await session.scalars(
+                select(ProofChunkRecord.proof_sha256)
+                .group_by(ProofChunkRecord.proof_sha256)
+                .having(func.max(ProofChunkRecord.received_at) < cutoff)
+            )
+        )
+        if not stale:
+            return StagedExpiry()
+        # received_at < cutoff again: a chunk another hub staged since the query stays.
+        result = await session.execute(
+            delete(ProofChunkRecord).where(
+                ProofChunkRecord.proof_sha256.in_(stale), ProofChunkRecord.received_at < cutoff
+            )
+        )
+        chunks = int(getattr(result, "rowcount", 0) or 0)
+    if not chunks:  # another hub on the same database removed them first
+        return StagedExpiry()
+    PROOF_UPLOADS_EXPIRED.inc(len(stale))
+    PROOF_CHUNKS_EXPIRED.inc(chunks)
+    log.info(
+        "removed %d abandoned proof upload(s), %d staged chunk(s), idle for over %.0f s",
+        len(stale),
+        chunks,
+        max_age_s,
+    )
+    return StagedExpiry(uploads=len(stale), chunks=chunks)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

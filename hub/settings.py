@@ -100,6 +100,12 @@ class HubSettings(BaseSettings):
     # larger uploads are refused at their first chunk (protocol cap: PROOF_MAX_BYTES, 32 MiB).
     proofs_dir: Path | None = None
     proof_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1, le=32 * 1024 * 1024)
+    # A job waiting in verifying this long for its engraving proof photo moves to needs_review
+    # (reason proof_timeout); a proof that arrives later is still stored and verified.
+    proof_timeout_s: float = Field(default=900, gt=0)
+    # Staged chunks of an upload that received no chunk for this long are removed (a completed
+    # proof is never touched by this).
+    proof_stage_max_age_s: float = Field(default=86_400, gt=0)
     # Personal data (hub.pii, docs/security.md "Personal data"): engraving texts and gift
     # messages of finished orders are replaced by their SHA-256 after pii_retention_days,
     # proof photo files deleted after proof_retention_days (hashes stay in the audit chain).

@@ -6,7 +6,9 @@ evidence's SHA-256 is a ``proofs`` row, :mod:`hub.proofs`). :meth:`VerificationR
 (the sweeper calls it every round, so also right after a restart) finds such jobs without a
 verification, reads the proof in a worker process against the ordered text, and records the
 result in ``verifications`` (read text and diff: personal data, kept for review) and the audit
-log (hashes and the verdict only); then PASS -> done, FAIL or REVIEW -> needs_review.
+log (hashes and the verdict only); then PASS -> done, FAIL or REVIEW -> needs_review. A proof
+arriving after its job timed out (:func:`hub.jobs.time_out_proofs`) is read all the same
+(:func:`find_late`), its verdict stored and audited; the job stays where people put it.
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub import audit
 from hub.catalogue import catalogue
 from hub.dispatch import Outgoing
-from hub.proofs import ProofConfig, read_proof
+from hub.proofs import ProofConfig, completed_proofs, forget_completed, read_proof
 from hub.settings import HubSettings
-from hub.store.models import EvidenceRecord, Job, Order
+from hub.store.models import EvidenceRecord, Job, JobTransition, Order
 from hub.store.proofs_tables import ProofRecord, VerificationRecord
 from hub.transitions import HUB_ACTOR, move_job, plan_of
 from hub.verify_worker import verify_in_worker
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 VERIFY_PARAM = "verify"
+PROOF_TIMEOUT = "proof_timeout"  # the reason code of a job whose proof did not arrive in time
+LATE_VERIFICATION = "verification_recorded"  # audit action: a verdict that moved no job
 Serialised = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
@@ -94,18 +99,58 @@ async def find_due(session: AsyncSession) -> list[Due]:
     jobs = await session.scalars(select(Job).where(Job.status == JobStatus.VERIFYING.value))
     for job in jobs:
         for step in verify_steps(plan_of(job)):
-            proof = await _step_proof(session, job.id, step.name)
-            if proof is None or await _verification(session, job.id, step.name, proof.sha256):
+            proof = await step_proof(session, job.id, step.name)
+            if proof is None or await verification_of(session, job.id, step.name, proof.sha256):
                 continue
-            order = await session.get(Order, job.order_id)
-            engraving = _engraving(order, job.line_index)
-            if engraving is not None:
-                text, font, template = engraving
-                due.append(Due(job.id, step.name, proof, text, font, template))
+            if (item := await _due(session, job, step.name, proof)) is not None:
+                due.append(item)
     return due
 
 
-async def _step_proof(session: AsyncSession, job_id: uuid.UUID, step: str) -> ProofRecord | None:
+async def find_late(session: AsyncSession, shas: set[str] | None = None) -> list[Due]:
+    """Proofs completed after their job timed out waiting for them, not read yet: all (a scan
+    of every job: once per start) or those of ``shas`` (indexed: the jobs their chunks named)."""
+    timed_out = exists().where(
+        JobTransition.job_id == Job.id,
+        JobTransition.from_status == JobStatus.VERIFYING.value,
+        JobTransition.reason.startswith(f"{PROOF_TIMEOUT}:"),
+    )
+    verified = exists().where(
+        VerificationRecord.job_id == Job.id,
+        VerificationRecord.step == EvidenceRecord.step,
+        VerificationRecord.proof_sha256 == ProofRecord.sha256,
+    )
+    query = (
+        select(Job, EvidenceRecord.step, ProofRecord)
+        .join(EvidenceRecord, EvidenceRecord.job_id == Job.id)
+        .join(ProofRecord, ProofRecord.sha256 == EvidenceRecord.sha256)
+        .where(Job.status != JobStatus.VERIFYING.value, EvidenceRecord.kind == "photo")
+        .where(timed_out, ~verified)
+    )
+    if shas is not None:  # proofs by primary key, their jobs by the id their chunks named
+        query = query.where(ProofRecord.sha256.in_(shas), ProofRecord.job_id == Job.id)
+    rows = await session.execute(query)
+    due: dict[tuple[uuid.UUID, str], Due] = {}
+    for job, step, proof in rows.all():
+        latest = await step_proof(session, job.id, step)  # a re-taken photo replaces the proof
+        ours = step in {s.name for s in verify_steps(plan_of(job))}
+        if ours and latest is not None and latest.sha256 == proof.sha256:
+            item = await _due(session, job, step, proof)
+            if item is not None:
+                due[(job.id, step)] = item
+    return list(due.values())
+
+
+async def _due(session: AsyncSession, job: Job, step: str, proof: ProofRecord) -> Due | None:
+    order = await session.get(Order, job.order_id)
+    engraving = _engraving(order, job.line_index)
+    if engraving is None:
+        return None
+    text, font, template = engraving
+    return Due(job.id, step, proof, text, font, template)
+
+
+async def step_proof(session: AsyncSession, job_id: uuid.UUID, step: str) -> ProofRecord | None:
     """The complete proof named by the step's (latest) photo evidence, if it arrived."""
     sha = await session.scalar(
         select(EvidenceRecord.sha256)
@@ -119,7 +164,7 @@ async def _step_proof(session: AsyncSession, job_id: uuid.UUID, step: str) -> Pr
     return await session.get(ProofRecord, sha) if sha else None
 
 
-async def _verification(
+async def verification_of(
     session: AsyncSession, job_id: uuid.UUID, step: str, sha: str
 ) -> VerificationRecord | None:
     return await session.scalar(
@@ -143,27 +188,38 @@ def _engraving(order: Order | None, line_index: int) -> tuple[str, str | None, s
 async def record_result(
     session: AsyncSession, due: Due, result: VerificationResult, *, now: datetime
 ) -> JobStatus | None:
-    """Store the verification, append it to the audit chain, move the job; the new status,
-    or None when the job had already left ``verifying`` (another hub, a person)."""
-    job = await session.get(Job, due.job_id, populate_existing=True)
-    if job is None or job.status != JobStatus.VERIFYING.value:
-        return None
+    """Store the verification and audit it; move a job still in ``verifying`` on: the status
+    it moved to. A job that left it (its proof timed out, a person decided, another hub) keeps
+    its status (None)."""
+    job = await session.get_one(Job, due.job_id, populate_existing=True)
     session.add(_record_row(due, result, now))
-    passed = result.verdict == "PASS"
-    target = JobStatus.DONE if passed else JobStatus.NEEDS_REVIEW
-    reason = f"engraving verification {result.verdict}" + (
-        "" if passed else f": {'; '.join(result.reasons) or 'see the diff'}"
-    )
-    moved = await move_job(
+    view = {"verification": _audit_view(due, result)}
+    if job.status == JobStatus.VERIFYING.value:
+        target = JobStatus.DONE if result.verdict == "PASS" else JobStatus.NEEDS_REVIEW
+        why = "" if target is JobStatus.DONE else f": {'; '.join(result.reasons) or 'see the diff'}"
+        reason = f"engraving verification {result.verdict}{why}"
+        if await move_job(
+            session,
+            job=job,
+            to_status=target,
+            actor=HUB_ACTOR,
+            reason=reason[:1000],
+            now=now,
+            audit_data=view,
+        ):
+            return target
+    # Evidence is never dropped: the verdict is in the chain even though no job moved.
+    await audit.append(
         session,
-        job=job,
-        to_status=target,
         actor=HUB_ACTOR,
-        reason=reason[:1000],
-        now=now,
-        audit_data={"verification": _audit_view(due, result)},
+        action=LATE_VERIFICATION,
+        at=now,
+        data={"status": job.status, **view},
+        order_id=job.order_id,
+        job_id=job.id,
+        station_id=job.station_id,
     )
-    return target if moved else None
+    return None
 
 
 def _record_row(due: Due, result: VerificationResult, now: datetime) -> VerificationRecord:
@@ -248,6 +304,7 @@ class VerificationRunner:
         self._executor = executor
         self._publish = publish  # the verdict to the station's screen, after the commit
         self._round: asyncio.Task[int] | None = None
+        self._scan_all_late = True  # the first round looks for late proofs of every job
 
     @property
     def executor(self) -> Executor:
@@ -275,8 +332,14 @@ class VerificationRunner:
         return recorded
 
     async def _find_due(self) -> list[Due]:
+        new, scan_all = completed_proofs(), self._scan_all_late
         async with self._sessions() as session:
-            return await find_due(session)
+            due = await find_due(session)
+            if scan_all or new:
+                due += await find_late(session, None if scan_all else new)
+        forget_completed(new)
+        self._scan_all_late = False
+        return due
 
     async def _verify_one(self, due: Due) -> int:
         result = await self._read(due)
@@ -286,9 +349,10 @@ class VerificationRunner:
                 return await record_result(session, due, result, now=utcnow())
 
         try:
-            status = await self._serialised(store)
+            status = await self._serialised(store)  # stored in any case
         except IntegrityError:
             return 0  # another hub process recorded this proof's verification first
+        # The station hears the verdict only when it moved the job (a late one changes nothing).
         if status is not None and self._publish is not None:
             self._publish(await self._serialised(lambda: self._notice(due, result)))
         log.info(
@@ -299,7 +363,7 @@ class VerificationRunner:
             result.elapsed_ms,
             status,
         )
-        return 1 if status is not None else 0
+        return 1
 
     async def _notice(self, due: Due, result: VerificationResult) -> list[Outgoing]:
         async with self._sessions() as session:

@@ -10,7 +10,6 @@ is found by bisecting the batch and kept as a dead letter with the reason; the r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -24,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import metrics
+from hub.aio import stop_task, wait_event
 from hub.settings import HubSettings
 from hub.store.models import DeadLetter, TelemetryPointRecord
 from hub.store.telemetry_tables import TelemetrySinkCursor
@@ -130,8 +130,7 @@ class InfluxExporter:
         """Stop after the current write; a batch not yet accepted is simply sent again."""
         self._stop.set()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, timeout_s)
+            await stop_task(self._task, timeout_s)  # hub/aio.py: never asyncio.wait_for here
         await asyncio.to_thread(self.writer.close)
 
     async def run(self) -> None:
@@ -218,8 +217,7 @@ class InfluxExporter:
                 return
 
     async def _stopped_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+        await wait_event(self._stop, seconds)
         return self._stop.is_set()
 
     # ---- database ----------------------------------------------------------------------------
