@@ -44,6 +44,8 @@ DEFAULT_COUNT = 200  # both systems within 10 minutes on 2 busy cores (baseline 
 PROGRESS_EVERY = 20
 SYSTEMS = ("pipeline", "baseline")
 TARGETS = {"clean_false_reject": 0.02, "hard_false_reject": 0.15, "median_ms": 300.0}
+DECORATIVE_FONTS = frozenset({"scripts", "scriptc", "cursive", "gothiceng"})
+FONT_STYLES = ("plain", "decorative")
 VERDICTS = ("PASS", "FAIL", "REVIEW", "ERROR")
 
 # A system judges one sample: (verdict, read text). ERROR is recorded when it raises.
@@ -68,6 +70,7 @@ class Record:
     difficulty: str
     conditions: tuple[str, ...]
     outcomes: Mapping[str, Outcome]
+    font_style: str = "plain"  # FONT_STYLES: "decorative" for script and blackletter fonts
 
 
 def evaluate(sample: Sample, index: int, systems: Mapping[str, System]) -> Record:
@@ -82,7 +85,15 @@ def evaluate(sample: Sample, index: int, systems: Mapping[str, System]) -> Recor
             verdict, read_text = "ERROR", ""
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         outcomes[name] = Outcome(verdict, read_text == sample.engraved, elapsed_ms)
-    return Record(index, sample.edit, sample.difficulty, sample.conditions, outcomes)
+    return Record(
+        index, sample.edit, sample.difficulty, sample.conditions, outcomes, font_style(sample.font)
+    )
+
+
+def font_style(font: str) -> str:
+    """"decorative" for the script and blackletter fonts (OCR misreads their capitals and
+    near-twin glyphs), "plain" for the rest: the two behave very differently."""
+    return "decorative" if font in DECORATIVE_FONTS else "plain"
 
 
 # --- systems ----------------------------------------------------------------------------------
@@ -168,6 +179,7 @@ def _system_summary(records: Sequence[Record], name: str) -> dict[str, Any]:
         "false_accepts_total": sum(fa["accepted"] for fa in false_accepts.values()),
         "false_reject": false_rejects,
         "hard_false_reject_by_condition": _by_condition(outcomes),
+        "false_reject_by_font_style": _by_font_style(outcomes),
         "exact_read_rate": {
             split: _rate(sum(o.exact_read for r, o in outcomes if r.difficulty == split),
                          sum(r.difficulty == split for r, _ in outcomes))
@@ -194,6 +206,21 @@ def _by_condition(outcomes: Sequence[tuple[Record, Outcome]]) -> dict[str, dict[
             row["positives"] += 1
             row["rejected"] += outcome.verdict != "PASS"
     return dict(sorted(table.items()))
+
+
+def _by_font_style(outcomes: Sequence[tuple[Record, Outcome]]) -> dict[str, dict[str, Any]]:
+    """False rejects per split and font style ("clean/plain", "clean/decorative", ...)."""
+    return {
+        f"{split}/{style}": _false_rejects(
+            [
+                o
+                for r, o in outcomes
+                if r.edit == "none" and r.difficulty == split and r.font_style == style
+            ]
+        )
+        for split in DIFFICULTIES
+        for style in FONT_STYLES
+    }
 
 
 def _false_accepts(outcomes: list[Outcome]) -> dict[str, Any]:

@@ -41,6 +41,14 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]]) -> str:
     for condition in conditions:
         cells = [_condition_cell(summary[n], condition) for n in names]
         rows.append(f"| {condition} | " + " | ".join(cells) + " |")
+    rows += [
+        "",
+        "**False rejects, by font style** (decorative: scripts, scriptc, cursive, gothiceng)",
+    ]
+    rows.append(head.rstrip("\n"))
+    for group in summary[names[0]]["false_reject_by_font_style"]:
+        cells = [_reject_cell(summary[n]["false_reject_by_font_style"][group]) for n in names]
+        rows.append(f"| {group} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

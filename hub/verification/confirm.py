@@ -40,11 +40,13 @@ MIN_WINDOW = 0.5  # the narrowest window, in ink heights
 
 @dataclass(frozen=True, slots=True)
 class Confirmation:
-    """``reading``: OCR's spacing with the ordered characters, when every doubt is settled."""
+    """``reading``: OCR's spacing with the ordered characters, when every doubt is settled;
+    ``settled``: the positions of the order whose glyph was put to the test."""
 
     confirmed: bool
     reading: str
     facts: dict[str, Any] = field(default_factory=dict)
+    settled: frozenset[int] = frozenset()
 
 
 def confirm_characters(line: TextLine, expected: Expected, read_text: str) -> Confirmation:
@@ -95,7 +97,7 @@ def _confirm(  # noqa: PLR0917 - private, the state of one confirmation
         if not verdict["confirmed"]:
             return Confirmation(False, reading, facts)
     facts["confirmed"] = True
-    return Confirmation(True, reading, facts)
+    return Confirmation(True, reading, facts, frozenset(doubtful))
 
 
 def _other_glyphs(expected: Expected, read_text: str) -> list[str]:
@@ -188,7 +190,7 @@ def _settle(
             window_ncc(registered, windows[1]),
             line_ncc(registered),
         )
-        if not _beats(mine, theirs):
+        if not beats(mine, theirs):
             confirmed = False
             closest = theirs
             break
@@ -205,7 +207,7 @@ def _settle(
     }
 
 
-def _beats(mine: tuple[float, float, float], theirs: tuple[float, float, float]) -> bool:
+def beats(mine: tuple[float, float, float], theirs: tuple[float, float, float]) -> bool:
     """(glyph window, neighbour window, whole line) NCCs: the order wins clearly in its glyph's
     columns and a little with the neighbours; or, for a rival that misplaces the neighbours (a
     glyph doubled at the line's end squeezes into the glyph's columns), by far with the

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from typing import Any
 
 import cv2
@@ -30,7 +31,7 @@ from hub.verification.confirm import (
     confirm_every_glyph,
     is_short,
 )
-from hub.verification.engine import OcrEngine, OcrLine, default_engine
+from hub.verification.engine import OcrEngine, OcrLine, Posteriors, ScoringEngine, default_engine
 from hub.verification.geometry import GapCheck, check_gaps, fit
 from hub.verification.layout import LayoutError, render
 from hub.verification.locate import TextLine, locate_line
@@ -43,6 +44,7 @@ from hub.verification.preprocess import (
     normalise_contrast,
     to_grey,
 )
+from hub.verification.rivals import check_ocr_rivals
 
 log = logging.getLogger(__name__)
 
@@ -114,27 +116,76 @@ def _decide(bgr: BgrImage, expected: Expected, engine: OcrEngine) -> tuple[Verdi
 
 
 class _Read:
-    def __init__(self, text: str, score: float, variants: int) -> None:
+    """What OCR read, and the posteriors of every crop it read (a scoring engine only)."""
+
+    def __init__(
+        self,
+        text: str,
+        score: float,
+        variants: int,
+        posteriors: list[Posteriors],
+        engine: OcrEngine,
+    ) -> None:
         self.text, self.score, self.variants = text, score, variants
+        self.posteriors, self.engine = posteriors, engine
+        self.settled: frozenset[int] = frozenset()  # positions the geometry confirmed
+
+    def confirmed(self, confirmation: Confirmation) -> _Read:
+        """OCR's reading with the glyphs the geometry confirmed put back."""
+        corrected = _Read(
+            confirmation.reading, self.score, self.variants, self.posteriors, self.engine
+        )
+        corrected.settled = self.settled | confirmation.settled
+        return corrected
 
 
 def _read(line: TextLine, expected: Expected, engine: OcrEngine) -> _Read:
-    """Recognise the line; a second preprocessing only when the first does not match."""
+    """Recognise the line; the second preprocessing only when the first does not match the
+    order, or matches its characters with other spacing (RapidOCR drops spaces next to
+    punctuation on one crop and keeps them on the other: the exact reading is kept)."""
     twins = twin_map(expected.font)
-    target = fold(expected.text, twins).replace(" ", "")
+    target = fold(expected.text, twins)
     best: OcrLine | None = None
+    matching: OcrLine | None = None
     variants = 0
+    posteriors: list[Posteriors] = []
     for crop in _ocr_crops(line):
         variants += 1
-        lines = engine.read(crop)
+        lines = _recognise(engine, crop, posteriors)
         if not lines:
             continue
         candidate = OcrLine(" ".join(item.text for item in lines), min(i.score for i in lines))
-        if fold(candidate.text, twins).replace(" ", "") == target:
-            return _Read(candidate.text, candidate.score, variants)
+        seen = fold(candidate.text.strip(), twins)
+        if seen == target:
+            return _Read(candidate.text, candidate.score, variants, posteriors, engine)
+        if matching is None and seen.replace(" ", "") == target.replace(" ", ""):
+            matching = candidate
         if best is None or candidate.score > best.score:
             best = candidate
-    return _Read(best.text if best else "", best.score if best else 0.0, variants)
+    chosen = matching or best
+    text, score = (chosen.text, chosen.score) if chosen else ("", 0.0)
+    return _Read(text, score, variants, posteriors, engine)
+
+
+def _recognise(engine: OcrEngine, crop: BgrImage, posteriors: list[Posteriors]) -> list[OcrLine]:
+    """One recognition, NFKC-normalised (RapidOCR emits full-width forms of ASCII, U+FF06 for
+    "&"); a scoring engine's posteriors are appended to ``posteriors``."""
+    if isinstance(engine, ScoringEngine):
+        lines, scored = engine.read_scored(crop)
+        posteriors.append(scored)
+    else:
+        lines = engine.read(crop)
+    return [OcrLine(unicodedata.normalize("NFKC", item.text), item.score) for item in lines]
+
+
+def _all_posteriors(line: TextLine, read: _Read) -> list[Posteriors]:
+    """Posteriors of every crop: the ones OCR stopped short of are read now (a PASS weighs
+    the evidence of both preprocessings, not only of the one that matched the order)."""
+    posteriors, engine = list(read.posteriors), read.engine
+    if isinstance(engine, ScoringEngine):
+        for crop in _ocr_crops(line)[len(posteriors) :]:
+            posteriors.append(engine.read_scored(crop)[1])
+    return posteriors
 
 
 def _ocr_crops(line: TextLine) -> list[BgrImage]:
@@ -183,6 +234,10 @@ def _last_checks(
     checks["lookalikes"] = lookalikes.facts
     if lookalikes.doubted:  # OCR read the order, but a lower-reaching glyph fits the ink better
         return _review("lookalike_fits_better", read=read.text, checks=checks, expected=expected)
+    rivals = check_ocr_rivals(line, expected, _all_posteriors(line, read), read.settled)
+    checks["ocr_rivals"] = rivals.facts
+    if rivals.doubted:  # a text one mistake away is nearly as likely to OCR, and fits the ink
+        return _review("ocr_rival_fits", read=read.text, checks=checks, expected=expected)
     reasons = ["all_characters_read", "spaces_confirmed"]
     if glare > GLARE_MAX:
         reasons.append("read_despite_glare")
@@ -211,7 +266,7 @@ def _different_characters(  # noqa: PLR0917 - private, called once with the stat
     if confirmation is not None:
         checks["glyph_confirm"] = confirmation.facts
         if confirmation.confirmed:
-            corrected = _Read(confirmation.reading, read.score, read.variants)
+            corrected = read.confirmed(confirmation)
             verdict, details = _same_characters(line, expected, corrected, glare, checks)
             if verdict is Verdict.PASS:
                 details["reasons"].append("glyphs_confirmed_by_geometry")
@@ -265,6 +320,7 @@ def _short_text_confirmed(
         return False
     confirmation = confirm_every_glyph(line, expected, read.text)
     checks["glyph_confirm"] = confirmation.facts
+    read.settled |= confirmation.settled
     return confirmation.confirmed
 
 

@@ -82,3 +82,16 @@ def test_records_file_has_labels_and_verdicts_but_no_text(
     assert rows[0]["outcomes"]["blind"]["verdict"] == "PASS"
     texts = {sample_at(i, seed=1).ordered for i in range(4)}
     assert not any(text in path.read_text() for text in texts)
+
+
+def test_false_rejects_by_font_style_add_up(records: list[verify.Record]) -> None:
+    summary = verify.summarize(records, ["labels"])["labels"]
+    by_style = summary["false_reject_by_font_style"]
+    for split in ("clean", "hard"):
+        groups = [by_style[f"{split}/{style}"] for style in verify.FONT_STYLES]
+        assert sum(g["positives"] for g in groups) == summary["false_reject"][split]["positives"]
+    hard_positive = sample_at(3, seed=1)
+    style = verify.font_style(hard_positive.font)
+    assert by_style[f"hard/{style}"]["review"] == 1  # the stand-in REVIEWs hard positives
+    assert verify.font_style("gothiceng") == "decorative"
+    assert verify.font_style("futural") == "plain"
