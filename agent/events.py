@@ -20,8 +20,9 @@ def emit_event(
     job_id: UUID | None = None,
     device: str | None = None,
     data: dict[str, Scalar] | None = None,
-) -> None:
-    """Queue an :class:`Event` for the hub (durable; delivered like every outbox message)."""
+) -> bool:
+    """Queue an :class:`Event` for the hub (durable; delivered like every outbox message);
+    False when the outbox refused it (its disk budget, or a full disk): logged, never raised."""
 
     def build(epoch: int, seq: int) -> Event:
         return Event(
@@ -40,3 +41,5 @@ def emit_event(
         outbox.enqueue(topics.Up.EVENT, build)
     except OutboxFullError as err:  # the disk budget sheds events before job evidence
         logging.getLogger(__name__).warning("event %s not stored: %s", kind, err.reason)
+        return False
+    return True

@@ -12,6 +12,11 @@ The :class:`~agent.operator.Operator` lets the job go on where a person must: ac
 ready before each step, the fire confirmation after an engraving's start gate, sign-offs. Jobs
 are worked rush first, then by due date, then by arrival; :attr:`JobRunner.activity` tells the
 station screen where the job in hand is.
+
+Every write of a job's evidence (its updates, their answers, its phase, its proof photos) goes
+through :class:`~agent.persist.Persister`: on a full data disk it waits in memory and is written
+again until space returns, and the job (so the next one too) waits with it; see
+:mod:`agent.job_updates`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Literal, TypeVar
 from uuid import UUID
 
 from agent.context import AgentContext
-from agent.events import emit_event
+from agent.job_updates import JobUpdates
 from agent.jobstore import TERMINAL, JobStore, LocalJob, Phase
 from agent.operator import (
     Activity,
@@ -36,18 +41,15 @@ from agent.operator import (
     queue_key,
 )
 from agent.outbox import MessageId
+from agent.persist import Persister
 from agent.proofs import ProofUploader
 from agent.steps import ExecutorTable, StepContext, StepError, default_executors
 from drivers.errors import DeviceError
-from protocol import topics
 from protocol.models import (
-    Ack,
-    AckOutcome,
     Command,
     Evidence,
     JobAssignment,
     JobStatus,
-    JobUpdate,
     Severity,
     StationJobStatus,
     StepSpec,
@@ -93,6 +95,11 @@ class JobRunner:
         self._devices_idle = asyncio.Event()
         self._devices_idle.set()
         self._task: asyncio.Task[None] | None = None
+        # Every write of a job's evidence: held in memory and retried while the disk is full.
+        persist = Persister(ctx.outbox, station_id=self._station, idle=self._devices_idle)
+        self._updates = JobUpdates(
+            ctx.outbox, self._store, station_id=self._station, persist=persist
+        )
         self._proofs = ProofUploader(
             ctx.outbox, ctx.db, station_id=self._station, proofs_dir=self._proofs_dir()
         )
@@ -103,7 +110,7 @@ class JobRunner:
         """Recover what a previous run left, then work the queue in order of arrival."""
         self._task = asyncio.current_task()
         self._proofs.resume()  # proof uploads a restart interrupted
-        self.recover()
+        await self._updates.durable("the recovery of interrupted jobs", self.recover)
         while True:
             *_, job_id = await self._queue.get()
             self._active = job_id
@@ -124,8 +131,9 @@ class JobRunner:
         for job in self._store.unfinished():
             if job.phase is Phase.STARTED:
                 log.error("job %s: interrupted after it started; reporting FAILED", job.job_id)
-                self._enqueue_final(job, StationJobStatus.FAILED, INTERRUPTED)
-                self._event("job_interrupted", Severity.MAJOR, job.job_id, INTERRUPTED)
+                failed, finished = StationJobStatus.FAILED, Phase.FINISHED
+                self._updates.enqueue(job, failed, detail=INTERRUPTED, phase=finished)
+                self._updates.event("job_interrupted", Severity.MAJOR, job.job_id, INTERRUPTED)
             elif job.phase is Phase.QUEUED:
                 self._enqueue_job(job.job_id, job.assignment)
 
@@ -136,8 +144,9 @@ class JobRunner:
         job_id, version = assignment.job_id, assignment.version
         job = self._store.get(job_id)
         if job is None:
-            log.info("job %s: assigned (v%d, hub %s)", job_id, version, assignment.status)
+            # A full disk raises here: the link drops the message and the hub sends it again.
             self._store.insert(assignment)
+            log.info("job %s: assigned (v%d, hub %s)", job_id, version, assignment.status)
             self._enqueue_job(job_id, assignment)
             return
         stale = version < job.version or (version == job.version and job.phase != Phase.WAITING)
@@ -147,8 +156,8 @@ class JobRunner:
             # again: a new assignment (the hub re-sends it until acknowledged, so also when it
             # arrived while the old walk was still waiting). A job that started here is VOID
             # instead, never run again.
-            log.info("job %s: assigned again (v%d)", job_id, version)
             self._store.reassigned(assignment)
+            log.info("job %s: assigned again (v%d)", job_id, version)
             self._enqueue_job(job_id, assignment)
             return
         if job.phase in TERMINAL or stale:
@@ -192,9 +201,9 @@ class JobRunner:
         """An update sent before a restart: wait for its answer, or for the hub's assignment."""
         if self._ctx.outbox.can_await(pending):
             ack = await self._ctx.outbox.wait_for_ack(pending)
-            return self._apply(job, ack, job.hub_status)
+            return await self._updates.apply(job, ack, job.hub_status)
         log.info("job %s: answer to the last update lost; waiting for the hub", job.job_id)
-        self._store.set_phase(job.job_id, Phase.WAITING)
+        await self._durable_phase(job.job_id, Phase.WAITING)
         return None
 
     async def _advance(self, job: LocalJob) -> None:
@@ -202,7 +211,7 @@ class JobRunner:
             try:
                 await self._person(self.operator.acknowledge(job.assignment))
             except OperatorAbort as abort:
-                await self._finish(job, abort.status, abort.detail)
+                await self._updates.finish(job, abort.status, abort.detail)
                 return
             next_job = await self._update(job, StationJobStatus.ACKNOWLEDGED)
             if next_job is None:
@@ -210,18 +219,19 @@ class JobRunner:
             job = next_job
         if job.hub_status is JobStatus.ACKNOWLEDGED:
             if blocker := self._preflight(job.assignment):
-                await self._finish(job, StationJobStatus.BLOCKED, blocker)
+                await self._updates.finish(job, StationJobStatus.BLOCKED, blocker)
                 return
             running = await self._update(job, StationJobStatus.RUNNING)
             if running is not None:
                 await self._work(running)
         elif job.hub_status is JobStatus.RUNNING:
             log.error("job %s: running at the hub but not in progress here", job.job_id)
-            await self._finish(job, StationJobStatus.FAILED, INCONSISTENT)
-            self._event("job_inconsistent", Severity.MAJOR, job.job_id, INCONSISTENT)
+            await self._updates.finish(job, StationJobStatus.FAILED, INCONSISTENT)
+            self._updates.event("job_inconsistent", Severity.MAJOR, job.job_id, INCONSISTENT)
         else:
             log.info("job %s: hub status %s, nothing to do here", job.job_id, job.hub_status)
-            self._store.drop(job.job_id)
+            job_id = job.job_id
+            await self._updates.durable(f"job {job_id} drop", lambda: self._store.drop(job_id))
 
     def _preflight(self, assignment: JobAssignment) -> str | None:
         """What keeps this station from doing every step, or None (checked before the gate)."""
@@ -244,6 +254,7 @@ class JobRunner:
             devices=self._ctx.devices,
             proofs_dir=self._proofs_dir(),
             upload=self._proofs,
+            persist=self._updates.durable,
         )
 
     def _proofs_dir(self) -> Path:
@@ -262,18 +273,22 @@ class JobRunner:
             job = current or job
         except OperatorAbort as abort:
             log.info("job %s: stopped by the technician (%s)", job.job_id, abort.status)
-            await self._finish(self._store.get(job.job_id) or job, abort.status, abort.detail)
+            await self._updates.finish(
+                self._store.get(job.job_id) or job, abort.status, abort.detail
+            )
             return
         except (DeviceError, StepError) as err:
             detail = f"{type(err).__name__}: {err}"
             log.exception("job %s: step failed: %s", job.job_id, detail)
             kind = "device_failed" if isinstance(err, DeviceError) else "step_failed"
-            self._event(kind, Severity.MAJOR, job.job_id, detail)
-            await self._finish(self._store.get(job.job_id) or job, StationJobStatus.FAILED, detail)
+            self._updates.event(kind, Severity.MAJOR, job.job_id, detail)
+            await self._updates.finish(
+                self._store.get(job.job_id) or job, StationJobStatus.FAILED, detail
+            )
             return
         finally:
             self._devices_idle.set()
-        await self._finish(job, StationJobStatus.DONE)
+        await self._updates.finish(job, StationJobStatus.DONE)
 
     async def _run_step(self, job: LocalJob, step: StepSpec) -> LocalJob | None:
         """One step: ready, its start gate if irreversible (then the fire confirmation), the
@@ -287,7 +302,7 @@ class JobRunner:
             if gated is None:
                 return None
             job = gated
-            self._store.set_phase(job.job_id, Phase.STARTED)  # write-ahead, before any device
+            await self._durable_phase(job.job_id, Phase.STARTED)  # write-ahead: before a device
         if needs_fire_confirmation(step):
             activity.step(step.name, "waiting_for_technician")
             await self._person(self.operator.confirm_fire(assignment, step))
@@ -335,76 +350,12 @@ class JobRunner:
     ) -> LocalJob | None:
         """Send one transition and wait for the hub; the job as it is now, or None if dropped."""
         progress = (step.name, phase) if step is not None and phase is not None else None
-        message_id = self._enqueue_update(
-            job, status, detail="", evidence=evidence, phase=None, progress=progress
-        )
-        ack = await self._ctx.outbox.wait_for_ack(message_id)
-        return self._apply(job, ack, JobStatus(status.value))
+        now, _ack = await self._updates.send(job, status, evidence=evidence, progress=progress)
+        return now
 
-    async def _finish(
-        self,
-        job: LocalJob,
-        status: StationJobStatus,
-        detail: str = "",
-        evidence: Sequence[Evidence] = (),
-    ) -> None:
-        """Send the last update of a job; it and ``phase='finished'`` commit together."""
-        message_id = self._enqueue_final(job, status, detail, evidence)
-        ack = await self._ctx.outbox.wait_for_ack(message_id)
-        if self._apply(job, ack, JobStatus(status.value)) is not None:
-            log.info("job %s: %s (hub v%d)", job.job_id, status, ack.job.version if ack.job else 0)
-
-    def _enqueue_final(
-        self,
-        job: LocalJob,
-        status: StationJobStatus,
-        detail: str,
-        evidence: Sequence[Evidence] = (),
-    ) -> MessageId:
-        return self._enqueue_update(
-            job, status, detail=detail, evidence=evidence, phase=Phase.FINISHED
-        )
-
-    def _enqueue_update(
-        self,
-        job: LocalJob,
-        status: StationJobStatus,
-        *,
-        detail: str,
-        evidence: Sequence[Evidence],
-        phase: Phase | None,
-        progress: tuple[str, Literal["start", "done"]] | None = None,
-    ) -> MessageId:
-        def build(epoch: int, seq: int) -> JobUpdate:
-            return JobUpdate(
-                station_id=self._station,
-                epoch=epoch,
-                seq=seq,
-                job_id=job.job_id,
-                expected_version=job.version,
-                status=status,
-                step=progress[0] if progress else None,
-                step_phase=progress[1] if progress else None,
-                detail=detail,
-                evidence=list(evidence),
-            )
-
-        hook = self._store.pending_hook(job.job_id, phase)
-        return self._ctx.outbox.enqueue(topics.Up.JOB, build, also=hook)
-
-    def _apply(self, job: LocalJob, ack: Ack, requested: JobStatus) -> LocalJob | None:
-        """Record the hub's answer; a rejection drops the job (with a log line and an event)."""
-        if ack.outcome is AckOutcome.REJECTED:
-            log.warning("job %s: %s rejected by the hub: %s", job.job_id, requested, ack.reason)
-            self._store.drop(job.job_id)
-            message = f"{requested} rejected: {ack.reason or 'no reason given'}"
-            self._event("job_update_rejected", Severity.WARNING, job.job_id, message)
-            return None
-        if ack.job is not None:
-            self._store.set_hub_state(job.job_id, ack.job.version, ack.job.status)
-        else:
-            self._store.set_hub_state(job.job_id, job.version + 1, requested)
-        return self._store.get(job.job_id)
+    async def _durable_phase(self, job_id: UUID, phase: Phase) -> None:
+        what = f"job {job_id} phase {phase}"
+        await self._updates.durable(what, lambda: self._store.set_phase(job_id, phase))
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -413,16 +364,6 @@ class JobRunner:
             self._queued.add(job_id)
             self._arrivals += 1
             self._queue.put_nowait((queue_key(assignment), self._arrivals, job_id))
-
-    def _event(self, kind: str, severity: Severity, job_id: UUID, message: str) -> None:
-        emit_event(
-            self._ctx.outbox,
-            station_id=self._station,
-            kind=kind,
-            severity=severity,
-            message=message,
-            job_id=job_id,
-        )
 
 
 def create(ctx: AgentContext) -> JobRunner:

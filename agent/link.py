@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -22,6 +23,7 @@ from agent import __version__
 from agent.aio import wait_event
 from agent.context import AgentContext
 from agent.denials import connect_refusal, watch_pubacks
+from agent.disk import is_disk_full
 from agent.events import emit_event
 from agent.message_auth import MessageAuth
 from agent.outbox import PRIORITY
@@ -46,6 +48,7 @@ BACKOFF_CAP_S = 30.0
 REFUSED_BACKOFF_S = 5.0  # refused credentials do not fix themselves: never retry hot
 PUBACK_TIMEOUT_S = 10.0
 IDLE_WAKE_S = 0.5  # re-check the outbox at least this often (resend timers)
+NOT_STORED_LOG_S = 60.0  # a hub message a full disk refused: logged once a minute at most
 TELEMETRY = PRIORITY[topics.Up.TELEMETRY]
 
 
@@ -84,6 +87,7 @@ class StationLink:
                 "link %s: no key_file: messages are neither signed nor checked", self._station
             )
         self._denied_topics: set[str] = set()  # broker_denied reported once per topic a session
+        self._not_stored_at = -NOT_STORED_LOG_S  # when a dropped message was last logged
 
     @property
     def connected(self) -> bool:
@@ -269,10 +273,27 @@ class StationLink:
                 continue
             user_properties = getattr(message.properties, "UserProperty", None)
             problem = self._auth.signature_problem(topic, payload, user_properties)
-            if problem is None:
-                await self._dispatch(client, topic, payload)
-            else:
-                self._refuse(topic, payload, f"bad or missing signature: {problem}")
+            try:
+                if problem is None:
+                    await self._dispatch(client, topic, payload)
+                else:
+                    self._refuse(topic, payload, f"bad or missing signature: {problem}")
+            except sqlite3.OperationalError as err:
+                if not is_disk_full(err):
+                    raise
+                self._not_stored(topic, err)
+
+    def _not_stored(self, topic: str, err: sqlite3.Error) -> None:
+        """A full data disk refused what a hub message changes: it is dropped, not acted on,
+        and the agent goes on; the hub sends what matters again (an assignment until it is
+        acknowledged, an Ack for every re-sent message). Said once a minute at most: the hub
+        re-sends an assignment every few seconds."""
+        now = time.monotonic()
+        loud = now - self._not_stored_at >= NOT_STORED_LOG_S
+        if loud:
+            self._not_stored_at = now
+        level = logging.ERROR if loud else logging.DEBUG
+        log.log(level, "link %s: message on %s dropped: %s", self._station, topic, err)
 
     def _refuse(self, topic: str, payload: bytes, reason: str, job_id: UUID | None = None) -> None:
         """A hub message that is not authentic or a replay: nothing acts on it (an unsigned

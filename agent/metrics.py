@@ -1,10 +1,12 @@
-"""The agent's Prometheus ``/metrics``: telemetry produced, outbox depth, link, publish rate.
+"""The agent's Prometheus ``/metrics``: telemetry produced and shed, outbox depth and refusals,
+the data disk (evidence held in memory while it is full), link, publish rate.
 
 Off unless the station config sets ``metrics_port`` (0 picks a free port: tests). The HTTP
 server is prometheus_client's, on its own thread with a registry of its own (several agents can
 share a process in tests and the benchmark). The scrape thread never touches SQLite (a
 connection belongs to the loop's thread): the loop refreshes the outbox depth and the publish
-rate every ``REFRESH_S`` and the collector reads those numbers and plain counters.
+rate every ``REFRESH_S`` (with the outbox's refusals and its bookkeeping held in memory) and the
+collector reads those numbers and plain counters.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ class _AgentCollector(Collector):
         yield _counter("telemetry_batches", "telemetry batches enqueued", stats.batches_enqueued)
         yield _counter("telemetry_historical_batches", "batches flagged historical (backfill)",
                        stats.historical_batches)  # fmt: skip
+        yield _counter("telemetry_points_shed", "points the outbox refused (disk budget, full "
+                       "disk): counted, not sent", stats.points_shed)  # fmt: skip
+        yield _counter("telemetry_batches_shed", "batches the outbox refused", stats.batches_shed)
+        yield _counter("telemetry_shed_episodes", "times shedding began (one telemetry_shed "
+                       "event each)", stats.shed_episodes)  # fmt: skip
+        yield from self._disk()
         yield _counter("devices_sampled", "device samples taken", stats.devices_sampled)
         yield _counter("devices_skipped", "device samples skipped (not ready, slow, bad)",
                        stats.devices_skipped)  # fmt: skip
@@ -65,6 +73,27 @@ class _AgentCollector(Collector):
             depth.add_metric([str(priority)], count)
         yield depth
 
+    def _disk(self) -> Iterator[Metric]:
+        disk = self._m.ctx.outbox.disk
+        refused = CounterMetricFamily(
+            f"{PREFIX}_outbox_refused",
+            "messages the outbox did not store, by kind",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self._m.refused.items()):
+            refused.add_metric([kind], count)
+        yield refused
+        yield _gauge("disk_full", "1 while the outbox's last write found the data disk full",
+                     int(disk.full))  # fmt: skip
+        yield _gauge("evidence_held", "job updates and proofs waiting in memory for disk space",
+                     disk.held)  # fmt: skip
+        yield _counter("evidence_held_episodes", "times evidence had to wait for disk space",
+                       disk.episodes)  # fmt: skip
+        yield _counter("evidence_write_retries", "attempts to store held evidence again",
+                       disk.retries)  # fmt: skip
+        yield _gauge("outbox_deferred_writes", "outbox bookkeeping (sends, Acks) held in "
+                     "memory: the disk was full", self._m.deferred)  # fmt: skip
+
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(f"{PREFIX}_{name}", doc, value=value)
@@ -80,6 +109,8 @@ class AgentMetrics:
     def __init__(self, ctx: AgentContext, sampler: TelemetrySampler) -> None:
         self.ctx, self.sampler = ctx, sampler
         self.depth: dict[int, int] = {}
+        self.refused: dict[str, int] = {}
+        self.deferred = 0
         self.rate = 0.0
         self.port: int | None = None
         self.registry = CollectorRegistry(auto_describe=True)
@@ -116,6 +147,8 @@ class AgentMetrics:
             self.rate = (self.ctx.link.published - last_count) / (now - last_at)
         self._last = (now, self.ctx.link.published)
         self.depth = self.ctx.outbox.depth()
+        self.refused = dict(self.ctx.outbox.refused)  # a copy: the scrape thread iterates it
+        self.deferred = self.ctx.outbox.deferred_writes
 
     async def stop(self) -> None:
         self._stopping.set()

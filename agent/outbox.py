@@ -8,25 +8,39 @@ The outbox lives on the station's disk, which fills (a long outage, a runaway lo
 :class:`DiskBudget` decides on every enqueue what may still be stored, cheapest first to go:
 telemetry is refused first, events next; job updates and proof chunks (the job's evidence) are
 never refused by the budget, only by a disk that is really full. A refusal, and SQLite's
-"database or disk is full", raise :class:`OutboxFullError`: the caller sheds and says so, the
-agent never crashes on it.
+"database or disk is full", raise :class:`OutboxFullError`: the caller sheds and says so (or,
+for evidence, holds it in memory and writes it again: :mod:`agent.persist`), the agent never
+crashes on it. The outbox's own bookkeeping (a publication, the hub's Ack, the connection
+counter) that a full disk refuses is kept in memory and written with the next write that goes
+through, so delivery goes on while the disk is full; an Ack only kept in memory is answered to
+its waiters at once, and its entry is re-sent after a restart (the hub answers it again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import sqlite3
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 from agent.db import bump_counter
+from agent.disk import DiskBudget, DiskState, is_disk_full
 from protocol import encode, topics
 from protocol.models import Ack, StationMessage
+
+__all__ = [  # DiskBudget lived here first: callers still import it from the outbox
+    "PRIORITY",
+    "DiskBudget",
+    "Hook",
+    "MessageId",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxFullError",
+]
 
 # Lower goes first. Proof chunks are job evidence: ahead of telemetry, beside events.
 PRIORITY: dict[topics.Up, int] = {
@@ -36,13 +50,6 @@ PRIORITY: dict[topics.Up, int] = {
     topics.Up.TELEMETRY: 2,
 }
 RECENT_ACKS = 1024  # answers kept in memory for waiters that arrive after their Ack
-# What the budget may refuse, and when: (share of max_bytes, share of min_free_bytes). Telemetry
-# goes first (60 % of the budget; below the free-space floor), events next (90 %; below a
-# quarter of the floor). Job updates and proofs are absent: the budget never refuses them.
-REFUSABLE: dict[topics.Up, tuple[float, float]] = {
-    topics.Up.TELEMETRY: (0.6, 1.0),
-    topics.Up.EVENT: (0.9, 0.25),
-}
 
 Hook = Callable[[sqlite3.Connection, int, int], None]
 
@@ -50,43 +57,10 @@ Hook = Callable[[sqlite3.Connection, int, int], None]
 class OutboxFullError(Exception):
     """The message was not stored: the budget refused its kind, or the disk is full."""
 
-    def __init__(self, kind: topics.Up, reason: str) -> None:
+    def __init__(self, kind: topics.Up, reason: str, *, disk_full: bool = False) -> None:
         super().__init__(f"outbox refused a {kind.value} message: {reason}")
         self.kind, self.reason = kind, reason
-
-
-@dataclass(frozen=True, slots=True)
-class DiskBudget:
-    """How much the outbox may hold (payload bytes) and how much free disk it must leave."""
-
-    max_bytes: int | None = None
-    min_free_bytes: int = 0
-    path: Path | None = None  # a path on the filesystem whose free space counts
-
-    def refusal(self, kind: topics.Up, stored_bytes: int, new_bytes: int) -> str | None:
-        """Why a new ``kind`` message of ``new_bytes`` may not be stored now, or None."""
-        shares = REFUSABLE.get(kind)
-        if shares is None:
-            return None
-        byte_share, free_share = shares
-        if self.max_bytes is not None and stored_bytes + new_bytes > self.max_bytes * byte_share:
-            return f"outbox holds {stored_bytes} bytes, over {byte_share:.0%} of its budget"
-        if self.path is not None and self.min_free_bytes > 0:
-            free = free_bytes(self.path)
-            if free - new_bytes < self.min_free_bytes * free_share:
-                return f"{free} bytes free on the data disk, under the floor for {kind.value}"
-        return None
-
-
-def free_bytes(path: Path) -> int:
-    """Bytes an unprivileged writer may still use on ``path``'s filesystem."""
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize
-
-
-def is_disk_full(err: sqlite3.Error) -> bool:
-    """SQLite's "database or disk is full" (a full disk or a page-count limit)."""
-    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        self.disk_full = disk_full  # the disk refused it (not the budget): space may return
 
 
 class MessageId(NamedTuple):
@@ -130,6 +104,13 @@ class Outbox:
         self.resend_after_s = resend_after_s
         self.budget = budget or DiskBudget()
         self.refused: Counter[str] = Counter()  # messages not stored, by kind
+        self.disk = DiskState()
+        # Bookkeeping a full disk refused, written with the next write that goes through:
+        # publications (id -> when), Acks whose row is still stored (id -> priority), bd_seq.
+        self._unsaved_sends: dict[MessageId, float] = {}
+        self._unsaved_acks: dict[MessageId, int] = {}
+        self._unsaved_bd_seq = 0
+        self._resend_before: float | None = None  # a resend_all_now the disk refused
         self._bytes = self._stored_bytes()
         self._waiters: dict[MessageId, list[asyncio.Future[Ack]]] = {}
         self._recent: OrderedDict[MessageId, Ack] = OrderedDict()
@@ -145,8 +126,67 @@ class Outbox:
         return epoch
 
     def next_bd_seq(self) -> int:
-        """The birth/death sequence number of the next connection (durable)."""
-        return bump_counter(self._db, "bd_seq")
+        """The birth/death sequence number of the next connection (durable; on a full disk
+        one more than any before, written once the disk takes writes again)."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('bd_seq', 1) "
+                    "ON CONFLICT (key) DO UPDATE SET value = value + 1"
+                )
+                row = db.execute("SELECT value FROM meta WHERE key = 'bd_seq'").fetchone()
+        except sqlite3.OperationalError as err:
+            if not is_disk_full(err):
+                raise
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'bd_seq'").fetchone()
+            self._unsaved_bd_seq = max(self._unsaved_bd_seq, int(row[0]) if row else 0) + 1
+            return self._unsaved_bd_seq
+        return int(row[0])
+
+    @property
+    def deferred_writes(self) -> int:
+        """Bookkeeping writes a full disk refused, waiting in memory."""
+        return len(self._unsaved_sends) + len(self._unsaved_acks) + bool(self._unsaved_bd_seq)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that first writes the bookkeeping a full disk refused before;
+        on a full disk nothing of it is stored (sqlite3.OperationalError, SQLITE_FULL)."""
+        try:
+            with self._db:
+                freed = self._write_unsaved(self._db)
+                yield self._db
+        except sqlite3.OperationalError as err:
+            self.disk.full = is_disk_full(err)
+            raise
+        self.disk.full = False
+        self._bytes -= freed
+        self._unsaved_sends.clear()
+        self._unsaved_acks.clear()
+        self._unsaved_bd_seq = 0
+
+    def _write_unsaved(self, db: sqlite3.Connection) -> int:
+        """Write what :meth:`_transaction` keeps in memory; the payload bytes it freed."""
+        freed = 0
+        for message_id in self._unsaved_acks:
+            rows = db.execute(
+                "DELETE FROM outbox WHERE epoch = ? AND seq = ? RETURNING length(payload)",
+                message_id,
+            ).fetchall()
+            freed += sum(int(size) for (size,) in rows)
+        if self._unsaved_sends:
+            db.executemany(
+                "UPDATE outbox SET last_sent_at = ?, attempts = attempts + 1 "
+                "WHERE epoch = ? AND seq = ?",
+                [(at, *message_id) for message_id, at in self._unsaved_sends.items()],
+            )
+        if self._unsaved_bd_seq:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('bd_seq', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                (self._unsaved_bd_seq,),
+            )
+        return freed
 
     def enqueue(
         self,
@@ -165,7 +205,7 @@ class Outbox:
         except sqlite3.OperationalError as err:
             if not is_disk_full(err):
                 raise
-            self._refuse(kind, str(err))
+            self._refuse(kind, str(err), disk_full=True)
         self._bytes += size
         self.changed.set()
         return MessageId(self.epoch, seq)
@@ -173,7 +213,7 @@ class Outbox:
     def _insert(
         self, kind: topics.Up, build: Callable[[int, int], StationMessage], also: Hook | None
     ) -> tuple[int, int]:
-        with self._db:
+        with self._transaction():
             row = self._db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
             seq = int(row[0])
             payload = encode(build(self.epoch, seq))
@@ -197,9 +237,9 @@ class Outbox:
                 also(self._db, self.epoch, seq)
         return seq, len(payload)
 
-    def _refuse(self, kind: topics.Up, reason: str) -> NoReturn:
+    def _refuse(self, kind: topics.Up, reason: str, *, disk_full: bool = False) -> NoReturn:
         self.refused[kind.value] += 1
-        raise OutboxFullError(kind, reason)
+        raise OutboxFullError(kind, reason, disk_full=disk_full)
 
     def _stored_bytes(self) -> int:
         row = self._db.execute("SELECT coalesce(sum(length(payload)), 0) FROM outbox").fetchone()
@@ -215,6 +255,9 @@ class Outbox:
         ``resend_after_s`` ago, plus never-sent entries while fewer than ``window`` are in
         flight (sent, not yet acknowledged by the hub)."""
         free = max(0, window - self.in_flight())
+        cutoff = now - self.resend_after_s
+        if self._resend_before is not None:
+            cutoff = max(cutoff, self._resend_before)
         rows = self._db.execute(
             "SELECT * FROM ("
             "  SELECT * FROM outbox WHERE last_sent_at IS NOT NULL AND last_sent_at <= ?"
@@ -222,42 +265,73 @@ class Outbox:
             "  SELECT * FROM (SELECT * FROM outbox WHERE last_sent_at IS NULL"
             "                 ORDER BY priority, epoch, seq LIMIT ?)"
             ") ORDER BY priority, epoch, seq",
-            (now - self.resend_after_s, free),
+            (cutoff, free),
         ).fetchall()
-        return [
+        entries = [
             OutboxEntry(epoch, seq, prio, kind, topic, bytes(payload), sent, attempts)
             for epoch, seq, prio, kind, topic, payload, _created, sent, attempts in rows
+        ]
+        if not (self._unsaved_acks or self._unsaved_sends):
+            return entries
+        return [  # what only memory knows: acknowledged, or sent a moment ago
+            e
+            for e in entries
+            if e.id not in self._unsaved_acks and self._unsaved_sends.get(e.id, cutoff) <= cutoff
         ]
 
     def in_flight(self) -> int:
         """Entries sent at least once and not yet acknowledged by the hub."""
         row = self._db.execute("SELECT count(*) FROM outbox WHERE last_sent_at IS NOT NULL")
-        return int(row.fetchone()[0])
+        return int(row.fetchone()[0]) + len(self._unsaved_sends)
 
     def mark_sent(self, message_id: MessageId, now: float) -> None:
-        """Record one publication (PUBACK received) of ``message_id``."""
-        with self._db:
-            self._db.execute(
-                "UPDATE outbox SET last_sent_at = ?, attempts = attempts + 1 "
-                "WHERE epoch = ? AND seq = ?",
-                (now, *message_id),
-            )
+        """Record one publication (PUBACK received) of ``message_id`` (in memory while the
+        disk is full)."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE outbox SET last_sent_at = ?, attempts = attempts + 1 "
+                    "WHERE epoch = ? AND seq = ?",
+                    (now, *message_id),
+                )
+        except sqlite3.OperationalError as err:
+            if not is_disk_full(err):
+                raise
+            self._unsaved_sends[message_id] = now
 
     def resend_all_now(self) -> None:
         """Make every in-flight entry due again (after a reconnect, or the hub came back)."""
-        with self._db:
-            self._db.execute("UPDATE outbox SET last_sent_at = 0 WHERE last_sent_at IS NOT NULL")
+        try:
+            with self._transaction() as db:
+                db.execute("UPDATE outbox SET last_sent_at = 0 WHERE last_sent_at IS NOT NULL")
+        except sqlite3.OperationalError as err:
+            if not is_disk_full(err):
+                raise
+            self._resend_before = time.time()  # what was sent before now is due (in memory)
+            self._unsaved_sends.clear()
         self.changed.set()
 
     def ack(self, ack: Ack) -> bool:
-        """Apply the hub's answer: delete the entry, wake its waiters. False if unknown."""
+        """Apply the hub's answer: delete the entry (in memory while the disk is full), wake
+        its waiters. False if unknown."""
         message_id = MessageId(ack.epoch, ack.seq)
-        with self._db:
+        try:
+            with self._transaction() as db:
+                deleted = db.execute(
+                    "DELETE FROM outbox WHERE epoch = ? AND seq = ? RETURNING length(payload), "
+                    "priority",
+                    message_id,
+                ).fetchall()
+        except sqlite3.OperationalError as err:
+            if not is_disk_full(err):
+                raise
             deleted = self._db.execute(
-                "DELETE FROM outbox WHERE epoch = ? AND seq = ? RETURNING length(payload)",
-                message_id,
+                "SELECT 0, priority FROM outbox WHERE epoch = ? AND seq = ?", message_id
             ).fetchall()
-        self._bytes -= sum(int(size) for (size,) in deleted)
+            for _, priority in deleted:  # still stored: deleted with the next write
+                self._unsaved_acks[message_id] = int(priority)
+        self._bytes -= sum(int(size) for size, _ in deleted)
+        self._unsaved_sends.pop(message_id, None)
         self._recent[message_id] = ack
         while len(self._recent) > RECENT_ACKS:
             self._recent.popitem(last=False)
@@ -272,7 +346,7 @@ class Outbox:
         row = self._db.execute(
             "SELECT 1 FROM outbox WHERE epoch = ? AND seq = ?", message_id
         ).fetchone()
-        return row is not None
+        return row is not None and message_id not in self._unsaved_acks
 
     def can_await(self, message_id: MessageId) -> bool:
         """True if :meth:`wait_for_ack` can ever return for ``message_id``."""
@@ -296,4 +370,6 @@ class Outbox:
         rows = self._db.execute("SELECT priority, count(*) FROM outbox GROUP BY priority")
         counts = dict.fromkeys(PRIORITY.values(), 0)
         counts.update({int(priority): int(count) for priority, count in rows})
+        for priority in self._unsaved_acks.values():
+            counts[priority] -= 1
         return counts

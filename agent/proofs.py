@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal, cast
 from uuid import UUID
 
+from agent.disk import is_disk_full
 from agent.events import emit_event
 from agent.outbox import MessageId, Outbox
 from protocol import topics
@@ -83,7 +84,10 @@ class ProofUploader:
         step: str | None,
         content_type: str = "image/png",
     ) -> list[MessageId]:
-        """Queue every chunk of ``image`` (already kept as ``sha256``); their outbox ids."""
+        """Queue every chunk of ``image`` (already kept as ``sha256``); their outbox ids.
+
+        Called again after a full disk refused a chunk part-way (:mod:`agent.persist`), it
+        queues only the chunks still missing and watches them all."""
         with self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO proof_uploads (sha256, job_id, step, content_type, "
@@ -98,7 +102,8 @@ class ProofUploader:
                     time.time(),
                 ),
             )
-        ids = self._enqueue_missing(sha256, image)
+        self._enqueue_missing(sha256, image)
+        ids = [MessageId(epoch, seq) for epoch, seq in self._chunk_ids(sha256)]
         self._watch(sha256, ids)
         log.info("proof %s: %d bytes queued for the hub", sha256[:12], len(image))
         return ids
@@ -216,6 +221,13 @@ class ProofUploader:
         )
 
     def _forget(self, sha256: str) -> None:
-        with self._db:
-            self._db.execute("DELETE FROM proof_upload_chunks WHERE sha256 = ?", (sha256,))
-            self._db.execute("DELETE FROM proof_uploads WHERE sha256 = ?", (sha256,))
+        try:
+            with self._db:
+                self._db.execute("DELETE FROM proof_upload_chunks WHERE sha256 = ?", (sha256,))
+                self._db.execute("DELETE FROM proof_uploads WHERE sha256 = ?", (sha256,))
+        except sqlite3.OperationalError as err:
+            if not is_disk_full(err):
+                raise
+            # Every chunk is answered: resume() finds nothing to send and forgets it then.
+            log.warning("proof %s: answered; its record stays until the next start (%s)",
+                        sha256[:12], err)  # fmt: skip

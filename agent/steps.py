@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from uuid import UUID
 
 from agent.operator import AutoOperator
@@ -25,9 +26,22 @@ if TYPE_CHECKING:
     from agent.devices import DeviceManager
     from agent.proofs import ProofUploader
 
+T = TypeVar("T")
+
 
 class StepError(Exception):
     """A step cannot be done (not a device fault): the job fails with this message."""
+
+
+class Persist(Protocol):
+    """Stores evidence ``write()`` however long a full disk takes (agent.persist)."""
+
+    async def __call__(self, what: str, write: Callable[[], T], /) -> T: ...
+
+
+async def write_now(what: str, write: Callable[[], T], /) -> T:
+    """:class:`Persist` without holding: the write's errors are raised (tests, tools)."""
+    return write()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +53,7 @@ class StepContext:
     devices: DeviceManager
     proofs_dir: Path
     upload: ProofUploader | None = None  # sends kept proofs to the hub (None: keep them here)
+    persist: Persist = write_now  # the runner's: a full disk holds the proof, never drops it
 
 
 class StepExecutor(Protocol):
@@ -75,9 +90,13 @@ async def take_proof_photo(step: StepSpec, ctx: StepContext) -> tuple[bytes, Evi
         raise StepError(f"step {step.name}: no camera on this station")
     with ctx.devices.using(camera):
         image = await camera.capture()
-    digest = keep_proof(image, ctx.proofs_dir)
-    if ctx.upload is not None:
-        ctx.upload.upload(image, sha256=digest, job_id=ctx.job_id, step=step.name)
+    what = f"job {ctx.job_id} proof photo of step {step.name}"
+    digest = await ctx.persist(what, lambda: keep_proof(image, ctx.proofs_dir))
+    if (upload := ctx.upload) is not None:  # a retry after a full disk queues what is missing
+        await ctx.persist(
+            f"{what} (upload)",
+            lambda: upload.upload(image, sha256=digest, job_id=ctx.job_id, step=step.name),
+        )
     return image, Evidence(step=step.name, kind="photo", sha256=digest)
 
 

@@ -27,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the scenarios live with the tests that run them
 
+from support.fault_checks import Result  # noqa: E402
 from support.fault_parts import Unsupported  # noqa: E402
-from support.fault_scenarios import SCENARIOS, Result  # noqa: E402
+from support.fault_scenarios import SCENARIOS  # noqa: E402
 from support.floor import Floor  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
@@ -159,9 +160,16 @@ HOW_TO_READ = [
     "engraved again automatically (the simulator counts the G-code programs it executed).",
     "- **Recovery**: from the repair (broker or hub back, agent restarted, cable replugged, "
     "disk space freed) to the state the scenario waits for (all jobs terminal and telemetry "
-    "caught up; the piece in review; the device reopened; telemetry resumed).",
-    "- The clock-jump scenario needs libfaketime (`apt install faketime`); the disk-full one "
-    "needs root to mount a tmpfs. Without them they are reported as skipped, with the reason.",
+    "caught up; the piece in review; the device reopened; telemetry resumed; the job whose "
+    "update was held in memory done).",
+    "- **A full disk**: below the outbox's free-space floor telemetry, then events, are shed "
+    "(counted: *Points shed*); on a disk full to the last byte a job update or proof the disk "
+    "cannot take is held in memory and written again (backoff 0.5 s doubling to 2 s) until "
+    "space returns: the agent lives on, sends what its outbox holds, starts no other job, and "
+    "reports `disk_full` (an alarm at the hub) and `disk_writable` once it can "
+    "(agent/persist.py).",
+    "- The clock-jump scenario needs libfaketime (`apt install faketime`); the disk-full ones "
+    "need root to mount a tmpfs. Without them they are reported as skipped, with the reason.",
 ]
 
 

@@ -1,6 +1,7 @@
 """Proof uploads with the real outbox and the hub's real ingest (no broker: this test delivers
 what the link would publish, and loses what a broken link would lose): lost chunks are re-sent
-after a reconnect, an upload resumes after an agent restart, a refusal becomes an event."""
+after a reconnect, an upload resumes after an agent restart, an upload a full disk cut short is
+finished by calling it again, a refusal becomes an event."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.db import open_db
-from agent.outbox import Outbox
+from agent.outbox import Outbox, OutboxFullError
 from agent.proofs import ProofUploader, chunk_count
 from agent.steps import keep_proof
 from hub import proofs
@@ -151,3 +152,25 @@ async def test_a_refused_proof_becomes_a_proof_rejected_event(
     assert events[0]["message"] == f"proof {sha}: proof of 1001 bytes exceeds the limit of 1000"
     assert station.uploader.pending() == 0
     assert hashlib.sha256(image).hexdigest() == sha
+
+
+@pytest.mark.asyncio
+async def test_an_upload_a_full_disk_cut_short_is_finished_by_calling_it_again(
+    station: Station, hub: Sessions, store: ProofConfig
+) -> None:
+    image, sha = station.photo(3 * PROOF_CHUNK_BYTES + 5)
+    pages = station.db.execute("PRAGMA page_count").fetchone()[0]
+    per_chunk = PROOF_CHUNK_BYTES * 4 // 3 // 4096 + 2  # base64 on 4 KiB pages, and a spare
+    station.db.execute(f"PRAGMA max_page_count = {pages + per_chunk + 2}")  # one chunk fits
+    with pytest.raises(OutboxFullError) as full:
+        station.uploader.upload(image, sha256=sha, job_id=None, step="engraving_photo")
+    assert full.value.disk_full
+    assert station.outbox.depth()[1] == 1  # the first chunk is queued, the rest is not
+    station.db.execute("PRAGMA max_page_count = 1073741823")  # space returns: agent.persist
+    ids = station.uploader.upload(image, sha256=sha, job_id=None, step="engraving_photo")
+    assert len(ids) == len(set(ids)) == chunk_count(len(image)) == 4  # each chunk queued once
+    assert [seq for _epoch, seq in ids] == [1, 2, 3, 4]  # nothing queued twice in between
+    assert await station.deliver(hub) == 4
+    assert proof_path(store.proofs_dir, sha).read_bytes() == image
+    await asyncio.wait_for(station.uploader.drain(), 5)
+    assert station.uploader.pending() == 0

@@ -1,5 +1,5 @@
 """Agent telemetry: typed device metrics in durable batches, historical backfill, the paced
-drain, resync, the produced counter and the agent's /metrics.
+drain, resync, the produced counter and the agent's /metrics (shed points too).
 
 Sampling and batching run on a real agent context (SQLite outbox, simulated devices on their
 real drivers). Pacing and resync run the real StationLink against a private mosquitto, with a
@@ -23,6 +23,7 @@ from agent.config import DeviceConfig
 from agent.context import AgentContext
 from agent.link import Pace, StationLink
 from agent.metrics import AgentMetrics
+from agent.outbox import DiskBudget
 from agent.telemetry import TelemetrySampler, produced_points
 from benchfleet.broker import PrivateBroker
 from drivers.errors import DeviceUnavailableError
@@ -283,12 +284,8 @@ async def test_resync_resends_the_outbox_and_a_birth(
 # ---- /metrics -------------------------------------------------------------------------------
 
 
-@pytest.mark.asyncio
-async def test_metrics_endpoint_answers_over_http(make_context: Any) -> None:
-    ctx = await make_context(metrics_port=0)
-    sampler = TelemetrySampler(ctx)
-    await sampler.sample_once()
-    sampler.flush()
+async def scrape(ctx: AgentContext, sampler: TelemetrySampler) -> list[str]:
+    """The agent's /metrics over real HTTP, as lines."""
     metrics = AgentMetrics(ctx, sampler)
     task = asyncio.create_task(metrics.run())
     try:
@@ -299,9 +296,42 @@ async def test_metrics_endpoint_answers_over_http(make_context: Any) -> None:
         await metrics.stop()
         await task
     assert response.status_code == 200
-    lines = response.text.splitlines()
+    return response.text.splitlines()
+
+
+@pytest.mark.asyncio
+async def test_metrics_endpoint_answers_over_http(make_context: Any) -> None:
+    ctx = await make_context(metrics_port=0)
+    sampler = TelemetrySampler(ctx)
+    await sampler.sample_once()
+    sampler.flush()
+    lines = await scrape(ctx, sampler)
     produced = sampler.stats.points_produced
     assert f"benchfleet_agent_telemetry_points_produced_total {float(produced)}" in lines
     assert 'benchfleet_agent_outbox_depth{priority="2"} 1.0' in lines
     assert "benchfleet_agent_link_connected 0.0" in lines
     assert "benchfleet_agent_devices_sampled_total 2.0" in lines
+    assert "benchfleet_agent_telemetry_points_shed_total 0.0" in lines
+    assert "benchfleet_agent_evidence_held 0.0" in lines
+
+
+@pytest.mark.asyncio
+async def test_shed_telemetry_is_on_metrics(make_context: Any) -> None:
+    ctx = await make_context(metrics_port=0)
+    # A free-space floor above what the disk has: the budget refuses telemetry, then events.
+    ctx.outbox.budget = DiskBudget(min_free_bytes=1 << 60, path=ctx.config.data_dir)
+    sampler = TelemetrySampler(ctx)
+    for _ in range(2):
+        await sampler.sample_once()
+        assert sampler.flush() == []  # refused: shed, not produced
+    shed = sampler.stats.points_shed
+    assert shed > 0
+    assert produced_points(ctx.db) == 0
+    lines = await scrape(ctx, sampler)
+    assert f"benchfleet_agent_telemetry_points_shed_total {float(shed)}" in lines
+    assert "benchfleet_agent_telemetry_batches_shed_total 2.0" in lines
+    assert "benchfleet_agent_telemetry_shed_episodes_total 1.0" in lines  # one episode, 2 batches
+    assert "benchfleet_agent_telemetry_points_produced_total 0.0" in lines
+    assert 'benchfleet_agent_outbox_refused_total{kind="telemetry"} 2.0' in lines
+    assert 'benchfleet_agent_outbox_refused_total{kind="event"} 1.0' in lines  # telemetry_shed
+    assert "benchfleet_agent_disk_full 0.0" in lines  # the budget said no, not the disk

@@ -1,19 +1,7 @@
-"""The `floor` fixture of the fault suite: broker running, everything stopped afterwards."""
+"""The fault suite's `floor`: the integration suite's, from support.floor_fixtures."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from support.floor_fixtures import floor
 
-import pytest
-from support.floor import Floor
-
-
-@pytest.fixture
-def floor(tmp_path: Path) -> Iterator[Floor]:
-    floor = Floor(tmp_path, database_url=None)
-    floor.broker.start()
-    try:
-        yield floor
-    finally:
-        floor.stop_all()
+__all__ = ["floor"]  # a fixture: pytest finds it here by name

@@ -1,8 +1,9 @@
 """The outbox's disk budget on a real SQLite file: telemetry goes first, events next, job
 updates never; SQLite's own "database or disk is full" is refused cleanly, never a crash.
 
-The full-disk case uses SQLite's ``max_page_count`` (the same SQLITE_FULL a full filesystem
-gives); the scenario in test_fault_scenarios.py fills a real tmpfs under a running agent.
+One full-disk case uses SQLite's ``max_page_count`` (the same SQLITE_FULL a full filesystem
+gives), one a real full tmpfs (needs root; skipped, saying why, without); the scenarios in
+test_fault_scenarios.py fill a real tmpfs under a running agent.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from support.fault_parts import Unsupported, fill_disk, tmpfs
 
 from agent.db import open_db
 from agent.outbox import DiskBudget, MessageId, Outbox, OutboxFullError
@@ -121,3 +123,45 @@ def test_sqlite_disk_full_is_refused_cleanly_and_the_outbox_stays_usable(tmp_pat
     assert outbox.enqueue(topics.Up.JOB, job_update) == MessageId(outbox.epoch, stored + 1)
     with pytest.raises(sqlite3.OperationalError):  # other SQLite errors are not swallowed
         db.execute("SELECT * FROM no_such_table")
+
+
+def test_delivery_goes_on_while_a_real_disk_is_full(tmp_path: Path) -> None:
+    """On a full tmpfs every commit fails (the WAL must grow): publications, Acks and the
+    connection counter wait in memory, nothing is half-written, and all of it is written with
+    the first write after space returns."""
+    try:
+        with tmpfs(tmp_path / "disk", 4 << 20) as disk:
+            check_bookkeeping_on_a_full_disk(disk)
+    except Unsupported as why:
+        pytest.skip(str(why))
+
+
+def check_bookkeeping_on_a_full_disk(disk: Path) -> None:
+    db = open_db(disk)
+    outbox = Outbox(db, STATION, resend_after_s=5)
+    ids = [outbox.enqueue(topics.Up.JOB, job_update) for _ in range(20)]
+    ballast = fill_disk(disk, leave=0)
+    bd_seq = outbox.next_bd_seq()
+    for message_id in ids[:10]:
+        outbox.mark_sent(message_id, now=100.0)
+    for epoch, seq in ids[:5]:  # the hub answered these: their waiters learn it at once
+        assert outbox.ack(Ack(epoch=epoch, seq=seq, outcome=AckOutcome.ACCEPTED))
+    assert outbox.disk.full
+    assert outbox.deferred_writes == 1 + 5 + 5  # bd_seq, Acks, sends not answered yet
+    assert not outbox.contains(ids[0])
+    assert outbox.can_await(ids[0])  # a waiter arriving now gets the Ack
+    assert outbox.depth()[0] == 15
+    due = {entry.id for entry in outbox.due(now=101.0, window=100)}
+    assert due == set(ids[10:])  # sent a moment ago, or acknowledged: not due again
+    with pytest.raises(OutboxFullError) as refused:
+        outbox.enqueue(topics.Up.JOB, job_update)
+    assert refused.value.disk_full
+    ballast.unlink()  # space returns: the next write takes what memory kept along
+    assert outbox.enqueue(topics.Up.JOB, job_update) == MessageId(outbox.epoch, 21)
+    assert (outbox.deferred_writes, outbox.disk.full) == (0, False)
+    sent = db.execute("SELECT count(*) FROM outbox WHERE last_sent_at = 100.0").fetchone()[0]
+    assert (outbox.depth()[0], sent) == (16, 5)
+    assert db.execute("SELECT value FROM meta WHERE key = 'bd_seq'").fetchone()[0] == bd_seq
+    assert outbox.next_bd_seq() == bd_seq + 1
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()

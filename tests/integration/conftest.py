@@ -1,4 +1,5 @@
-"""The `floor` fixture: broker, hub and agents of one test, stopped whatever happens."""
+"""The `floor` fixtures: broker, hub and agents of one test, stopped whatever happens
+(support.floor_fixtures; the fault suite shares `floor`)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,13 @@ from pathlib import Path
 
 import pytest
 from support.floor import Floor
+from support.floor_fixtures import floor, started_floor
 
-
-@pytest.fixture
-def floor(tmp_path: Path) -> Iterator[Floor]:
-    """A floor with its broker running; tests start the hub and agents they need."""
-    floor = Floor(tmp_path, database_url=None)
-    floor.broker.start()
-    try:
-        yield floor
-    finally:
-        floor.stop_all()
+__all__ = ["floor", "floor_on"]  # fixtures: pytest finds them here by name
 
 
 @pytest.fixture
 def floor_on(tmp_path: Path, database_url: str) -> Iterator[Floor]:
     """Like `floor`, with the hub on SQLite and on the real PostgreSQL."""
-    floor = Floor(tmp_path, database_url=database_url)
-    floor.broker.start()
-    try:
-        yield floor
-    finally:
-        floor.stop_all()
+    with started_floor(tmp_path, database_url) as running:
+        yield running

@@ -152,7 +152,9 @@ def test_dashboards_in_chromium(floor: Floor) -> None:
 
             page.click("a[href='/dashboard/stations/st-d1']")
             chart = page.locator("section[data-device='station'] figure[data-metric='cpu_percent']")
-            chart.locator("polyline").wait_for(timeout=20_000)
+            # "attached", not "visible": a flat series (CPU pinned at 100 % on a busy machine)
+            # is a horizontal line, a zero-height box Playwright calls hidden.
+            chart.locator("polyline").wait_for(state="attached", timeout=20_000)
             page.wait_for_function(
                 "() => Number(document.querySelector(\"figure[data-metric='cpu_percent']\")"
                 ".dataset.points) >= 5",

@@ -1,5 +1,7 @@
 """Ledger and job-store checks of the fault suite: what the station enqueued against what the
-hub applied, read from both databases (the agent's SQLite, the hub's SQLite) and the hub's API.
+hub applied, read from both databases (the agent's SQLite, the hub's SQLite) and the hub's API;
+what a scenario measured (:class:`Result`) and the check every scenario ends with
+(:func:`finish`).
 """
 
 from __future__ import annotations
@@ -7,7 +9,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,78 @@ def assert_applied_once(job: dict[str, Any]) -> None:
         if s["actor"].startswith("station")
     ]
     assert max(Counter(station_steps).values(), default=1) == 1, station_steps
+
+
+# ---- what a scenario measured, and its last check -----------------------------------------------
+
+STATION = "st-fault"
+# A loaded station: every device and the station sampled 5x a second, a batch every 0.5 s.
+LOADED = "telemetry_sample_s = 0.2\ntelemetry_batch_s = 0.5\n"
+
+
+@dataclass
+class Result:
+    """What one scenario measured."""
+
+    name: str
+    fault: str
+    sent: int = 0  # station messages enqueued (job updates, events, proofs, telemetry)
+    stored: int = 0  # ... applied by the hub, once each
+    duplicated: int = 0  # re-deliveries the hub answered from its inbox (applied 0 times)
+    lost: int = 0
+    pending: int = 0  # enqueued after the ledger settled, still in the outbox (not lost)
+    points_produced: int = 0
+    points_stored: int = 0
+    points_rejected: dict[str, int] = field(default_factory=dict)
+    points_shed: int = 0
+    jobs: dict[str, int] = field(default_factory=dict)  # end state -> how many
+    recovery_s: float | None = 0.0  # None: nothing to recover from
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def recovery_text(self) -> str:
+        return "n/a" if self.recovery_s is None else f"{self.recovery_s:.1f} s"
+
+    def summary(self) -> str:
+        jobs = ", ".join(f"{n} {state}" for state, n in sorted(self.jobs.items()))
+        return (
+            f"{self.name}: messages sent={self.sent} stored={self.stored} "
+            f"duplicated={self.duplicated} lost={self.lost} pending={self.pending}; "
+            "telemetry points "
+            f"produced={self.points_produced} stored={self.points_stored} "
+            f"rejected={self.points_rejected} shed={self.points_shed}; jobs: {jobs}; "
+            f"recovery {self.recovery_text}" + "".join(f"\n  - {n}" for n in self.notes)
+        )
+
+
+def burn_path(floor: Floor) -> Path:
+    """Where the laser's burn goes: the sim camera of Floor's agents photographs it."""
+    return floor.root / "stations" / f"{STATION}-burn.png"
+
+
+def station_events(floor: Floor, kind: str) -> list[dict[str, object]]:
+    """The station's events of ``kind`` the hub stored, newest first."""
+    events = floor.api.get(f"/stations/{STATION}/events").json()
+    return [e for e in events if e["kind"] == kind]
+
+
+def finish(floor: Floor, result: Result, jobs: list[str], *, timeout: float = 90) -> Result:
+    """Wait until the station's outbox drained and the ledger adds up; fill ``result``."""
+    settled = wait_settled(floor, STATION, timeout=timeout)
+    counts = message_counts(floor, STATION)
+    result.sent, result.stored, result.lost = counts.sent, counts.stored, counts.lost
+    result.pending = counts.pending
+    result.duplicated = hub_duplicates(floor)
+    produced, row = settled.produced, settled.ledger
+    result.points_produced, result.points_shed = produced, settled.shed
+    result.points_stored = int(row.get("points_stored", 0))
+    result.points_rejected = dict(row.get("points_rejected", {}))
+    result.jobs = job_end_states(floor, jobs)
+    for job_id in jobs:
+        assert_applied_once(floor.job(job_id))
+    assert result.lost == 0, f"{result.lost} messages lost: {counts}"
+    assert result.stored + counts.pending == result.sent, counts  # pending: enqueued just now
+    accounted = result.points_stored + sum(result.points_rejected.values())
+    assert produced == accounted, f"produced {produced} != stored+rejected {accounted}"
+    assert row.get("points_unaccounted", 0) == 0, row
+    return result

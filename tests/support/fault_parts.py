@@ -5,6 +5,7 @@ that fills it."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -66,15 +67,20 @@ def tmpfs(path: Path, size: int) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def fill_disk(path: Path, leave: int) -> Path:
-    """Write a ballast file until ``leave`` bytes remain free on ``path``'s filesystem."""
-    ballast = path / "ballast.bin"
+def fill_disk(path: Path, leave: int, name: str = "ballast.bin") -> Path:
+    """Write a ballast file until ``leave`` bytes remain free on ``path``'s filesystem (0: until
+    the filesystem says no space is left, also if the agent wrote meanwhile)."""
+    ballast = path / name
     stats = os.statvfs(path)
     free = stats.f_bavail * stats.f_frsize
-    with ballast.open("wb") as out:
-        out.truncate(0)
-        block = b"\0" * (1 << 20)
-        remaining = max(0, free - leave)
-        while remaining > 0:
-            remaining -= out.write(block[: min(len(block), remaining)])
+    block = b"\0" * (1 << 20)
+    remaining = max(0, free - leave)
+    with ballast.open("wb", buffering=0) as out:
+        try:
+            while remaining > 0 or leave == 0:
+                size = len(block) if leave == 0 else min(len(block), remaining)
+                remaining -= out.write(block[:size])
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
     return ballast
