@@ -23,6 +23,7 @@ from hub.verification.rivals import (
     OCR_MARGIN,
     _characters_in_reach,
     ctc_log_likelihoods,
+    inserted_space_rivals,
     single_mistake_rivals,
 )
 
@@ -62,7 +63,9 @@ def _posteriors(rows: list[list[float]]) -> tuple[np.ndarray, Posteriors]:
 
 @settings(max_examples=60, deadline=None)
 @given(rows=posterior_tables, texts=st.lists(st.text("abc", min_size=1, max_size=3), min_size=1))
-def test_ctc_likelihood_equals_the_sum_over_paths(rows: list[list[float]], texts: list[str]) -> None:
+def test_ctc_likelihood_equals_the_sum_over_paths(
+    rows: list[list[float]], texts: list[str]
+) -> None:
     probs, posteriors = _posteriors(rows)
     scores = ctc_log_likelihoods(posteriors, texts)
     for text, score in zip(texts, scores, strict=True):
@@ -139,3 +142,23 @@ def test_a_close_rival_the_geometry_rejects_keeps_the_pass(engine: OcrEngine) ->
     )
     assert result.verdict is Verdict.PASS, (result.reasons, result.checks.get("ocr_rivals"))
     assert result.checks["ocr_rivals"]["close"] >= 1
+
+
+def test_an_extra_space_the_gap_check_cannot_see_does_not_pass(engine: OcrEngine) -> None:
+    """Seed 51 #171 (a fresh seed when it was found): "Yusu f" engraved for "Yusuf" in
+    scripts under glare. The "f" loop reaches back into the space, so no blank column shows
+    and the gap check saw nothing; OCR read "Yusuf" at 0.99 but found "Yusu f" nearly as
+    likely (0.4 nats), and the line with the space fits the ink far better."""
+    sample = sample_at(171, 51)
+    assert (sample.ordered, sample.engraved, sample.font) == ("Yusuf", "Yusu f", "scripts")
+    result = verify(
+        sample.image, Expected(sample.ordered, sample.font, sample.template), engine=engine
+    )
+    assert result.verdict is Verdict.REVIEW, (result.reasons, result.checks.get("ocr_rivals"))
+    assert result.reasons == ["ocr_rival_fits"]
+    (test,) = [test for test in result.checks["ocr_rivals"]["tests"] if test["vetoed"]]
+    assert test["space_line_gain"] > 0
+
+
+def test_inserted_space_rivals_sit_between_inked_characters_only() -> None:
+    assert inserted_space_rivals("Al B") == ["A l B"]
