@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -25,12 +25,13 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from support.proof_flow import ENGRAVED, PHOTO, send, sequence, thread_pool_runner
 
 from hub import proofs
 from hub.audit import verify_database
 from hub.decisions import decide
 from hub.ingest import handle_message
-from hub.jobs import apply_station_update, assign_queued, time_out_proofs
+from hub.jobs import assign_queued, time_out_proofs
 from hub.mqtt import HubLink
 from hub.proofs import ProofConfig, proof_path
 from hub.settings import HubSettings
@@ -39,16 +40,12 @@ from hub.store.models import AuditEntry, Job, JobTransition
 from hub.store.proofs_tables import ProofRecord, VerificationRecord
 from hub.verification_runner import VerificationRunner
 from protocol import encode, topics
-from protocol.models import Evidence, JobUpdate, ProofChunk, StationJobStatus, utcnow
+from protocol.models import Evidence, ProofChunk, StationJobStatus, utcnow
 
 Sessions = async_sessionmaker[AsyncSession]
-T = TypeVar("T")
 S = StationJobStatus
-PHOTO = Path(__file__).parents[1] / "fixtures" / "proofs" / "anna_ben_2026_ring_band.png"
-ENGRAVED = "Anna & Ben 2026"  # what the fixture photo shows
 TIMEOUT_S = 900.0
 STEPS = ("inspect_in_photo", "engrave", "engraving_photo", "inspect_out_photo")
-_seq = iter(range(1, 1_000_000))
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,29 +84,7 @@ def settings(tmp_path: Path) -> Iterator[HubSettings]:
 async def runner(
     sessions: Sessions, settings: HubSettings, pool: ThreadPoolExecutor
 ) -> AsyncIterator[VerificationRunner]:
-    async def serialised(work: Callable[[], Awaitable[T]]) -> T:
-        return await work()
-
-    yield VerificationRunner(
-        settings=settings, sessions=sessions, serialised=serialised, executor=pool
-    )
-
-
-async def send(session: AsyncSession, job: Job, status: S, **fields: Any) -> None:
-    update_ = JobUpdate.model_validate(
-        {
-            "station_id": "st-a",
-            "epoch": 1,
-            "seq": next(_seq),
-            "job_id": job.id,
-            "expected_version": job.version,
-            "status": status,
-            **fields,
-        }
-    )
-    result = await apply_station_update(session, station_id="st-a", update=update_)
-    assert result.accepted, result.reason
-    await session.refresh(job)
+    yield thread_pool_runner(sessions, settings, pool)
 
 
 async def verifying_job(sessions: Sessions, h: Any, text: str = ENGRAVED) -> Job:
@@ -122,7 +97,7 @@ async def verifying_job(sessions: Sessions, h: Any, text: str = ENGRAVED) -> Job
     }
     async with sessions.begin() as session:
         session.add(h.station("st-a"))
-        job: Job = await h.new_order(session, f"o-{next(_seq)}", text)
+        job: Job = await h.new_order(session, f"o-{next(sequence)}", text)
         await assign_queued(session, now=utcnow())
         await send(session, job, S.ACKNOWLEDGED)
         await send(session, job, S.RUNNING)
@@ -152,7 +127,7 @@ async def upload(sessions: Sessions, image: bytes, job: Job, step: str) -> None:
     chunk = ProofChunk(
         station_id="st-a",
         epoch=1,
-        seq=next(_seq),
+        seq=next(sequence),
         proof_sha256=hashlib.sha256(image).hexdigest(),
         index=0,
         count=1,

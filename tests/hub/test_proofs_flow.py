@@ -8,33 +8,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from support.proof_flow import ENGRAVED, PHOTO, send, sequence, thread_pool_runner
 
 from hub import proofs
 from hub.ingest import handle_message
-from hub.jobs import apply_station_update, assign_queued
+from hub.jobs import assign_queued
 from hub.proofs import ProofConfig
 from hub.settings import HubSettings
 from hub.store.models import AuditEntry, Job
 from hub.store.proofs_tables import VerificationRecord
 from hub.verification_runner import VerificationRunner
 from protocol import encode, topics
-from protocol.models import Evidence, JobUpdate, ProofChunk, StationJobStatus, utcnow
+from protocol.models import Evidence, ProofChunk, StationJobStatus, utcnow
 
 Sessions = async_sessionmaker[AsyncSession]
-T = TypeVar("T")
 S = StationJobStatus
-PHOTO = Path(__file__).parents[1] / "fixtures" / "proofs" / "anna_ben_2026_ring_band.png"
-ENGRAVED = "Anna & Ben 2026"  # what the fixture photo shows
-_seq = iter(range(1, 1_000_000))
 
 
 @pytest.fixture(scope="module")
@@ -51,30 +48,8 @@ async def runner(
     settings = HubSettings(_env_file=None, data_dir=tmp_path / "hub")
     proofs.configure(ProofConfig.from_settings(settings))
 
-    async def serialised(work: Callable[[], Awaitable[T]]) -> T:
-        return await work()
-
-    yield VerificationRunner(
-        settings=settings, sessions=sessions, serialised=serialised, executor=pool
-    )
+    yield thread_pool_runner(sessions, settings, pool)
     proofs._current[:] = saved
-
-
-async def send(session: AsyncSession, job: Job, status: S, **fields: Any) -> None:
-    update = JobUpdate.model_validate(
-        {
-            "station_id": "st-a",
-            "epoch": 1,
-            "seq": next(_seq),
-            "job_id": job.id,
-            "expected_version": job.version,
-            "status": status,
-            **fields,
-        }
-    )
-    result = await apply_station_update(session, station_id="st-a", update=update)
-    assert result.accepted, result.reason
-    await session.refresh(job)
 
 
 async def finished_job(sessions: Sessions, h: Any, text: str, photo_sha: str) -> Job:
@@ -82,7 +57,7 @@ async def finished_job(sessions: Sessions, h: Any, text: str, photo_sha: str) ->
     ``photo_sha``."""
     async with sessions.begin() as session:
         session.add(h.station("st-a"))
-        job: Job = await h.new_order(session, f"o-{next(_seq)}", text)
+        job: Job = await h.new_order(session, f"o-{next(sequence)}", text)
         await assign_queued(session, now=utcnow())
         await send(session, job, S.ACKNOWLEDGED)
         await send(session, job, S.RUNNING)
@@ -103,7 +78,7 @@ async def upload(sessions: Sessions, image: bytes, job: Job) -> None:
     chunk = ProofChunk(
         station_id="st-a",
         epoch=1,
-        seq=next(_seq),
+        seq=next(sequence),
         proof_sha256=hashlib.sha256(image).hexdigest(),
         index=0,
         count=1,
