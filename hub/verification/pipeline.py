@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-import unicodedata
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -31,7 +29,7 @@ from hub.verification.confirm import (
     confirm_every_glyph,
     is_short,
 )
-from hub.verification.engine import OcrEngine, OcrLine, Posteriors, ScoringEngine, default_engine
+from hub.verification.engine import OcrEngine, default_engine
 from hub.verification.geometry import GapCheck, check_gaps, fit
 from hub.verification.layout import LayoutError, render
 from hub.verification.locate import TextLine, locate_line
@@ -41,20 +39,18 @@ from hub.verification.preprocess import (
     BgrImage,
     decode_image,
     glare_fraction,
-    normalise_contrast,
     to_grey,
 )
+from hub.verification.reading import PASS_MIN_SCORE, Reading, all_posteriors, read_line
 from hub.verification.rivals import check_ocr_rivals
 
 log = logging.getLogger(__name__)
 
-PASS_MIN_SCORE = 0.80  # OCR confidence below this is never enough to PASS
 FAIL_MIN_SCORE = 0.85  # ... nor to call a difference definite
 SHORT_TEXT_MIN_SCORE = 0.5  # below this even a short text's glyphs are not put to the test
 GLARE_MAX = 0.12  # fraction of saturated pixels over the text that makes it unreadable
 FIT_MARGIN = 0.02  # NCC difference that counts as "fits better"
 FAIL_MIN_FIT = 0.5  # a reading that fits the ink worse than this is a misread, not a FAIL
-OCR_HEIGHT_PX = 32  # ink height the recogniser sees (it resizes lines to 48 px)
 GEOMETRY = "geometry"
 SAME_SHAPE_CASE = frozenset("cosuvwxz")  # letters whose capital is the small one, larger
 CASE_UNRELIABLE_FONTS = frozenset({"scripts", "scriptc", "cursive", "gothiceng"})
@@ -104,7 +100,7 @@ def _decide(bgr: BgrImage, expected: Expected, engine: OcrEngine) -> tuple[Verdi
     checks: dict[str, Any] = {"locate": _locate_facts(line)}
     glare = glare_fraction(_text_region(grey, line))
     checks["glare_fraction"] = round(glare, 4)
-    read = _read(line, expected, engine)
+    read = read_line(line, expected, engine)
     checks["ocr"] = {"score": round(read.score, 4), "variants": read.variants}
     if not read.text.strip():
         return _review("nothing_read", read="", checks=checks)
@@ -115,94 +111,8 @@ def _decide(bgr: BgrImage, expected: Expected, engine: OcrEngine) -> tuple[Verdi
     return _different_characters(line, expected, read, glare, checks, ordered, seen)
 
 
-class _Read:
-    """What OCR read, and the posteriors of every crop it read (a scoring engine only)."""
-
-    def __init__(
-        self,
-        text: str,
-        score: float,
-        variants: int,
-        posteriors: list[Posteriors],
-        engine: OcrEngine,
-    ) -> None:
-        self.text, self.score, self.variants = text, score, variants
-        self.posteriors, self.engine = posteriors, engine
-        self.settled: frozenset[int] = frozenset()  # positions the geometry confirmed
-
-    def confirmed(self, confirmation: Confirmation) -> _Read:
-        """OCR's reading with the glyphs the geometry confirmed put back."""
-        corrected = _Read(
-            confirmation.reading, self.score, self.variants, self.posteriors, self.engine
-        )
-        corrected.settled = self.settled | confirmation.settled
-        return corrected
-
-
-def _read(line: TextLine, expected: Expected, engine: OcrEngine) -> _Read:
-    """Recognise the line; the second preprocessing only when the first does not match the
-    order, or matches its characters with other spacing (RapidOCR drops spaces next to
-    punctuation on one crop and keeps them on the other: the exact reading is kept)."""
-    twins = twin_map(expected.font)
-    target = fold(expected.text, twins)
-    best: OcrLine | None = None
-    matching: OcrLine | None = None
-    variants = 0
-    posteriors: list[Posteriors] = []
-    for crop in _ocr_crops(line):
-        variants += 1
-        lines = _recognise(engine, crop, posteriors)
-        if not lines:
-            continue
-        candidate = OcrLine(" ".join(item.text for item in lines), min(i.score for i in lines))
-        seen = fold(candidate.text.strip(), twins)
-        if seen == target:
-            return _Read(candidate.text, candidate.score, variants, posteriors, engine)
-        if matching is None and seen.replace(" ", "") == target.replace(" ", ""):
-            matching = candidate
-        if best is None or candidate.score > best.score:
-            best = candidate
-    chosen = matching or best
-    text, score = (chosen.text, chosen.score) if chosen else ("", 0.0)
-    return _Read(text, score, variants, posteriors, engine)
-
-
-def _recognise(engine: OcrEngine, crop: BgrImage, posteriors: list[Posteriors]) -> list[OcrLine]:
-    """One recognition, NFKC-normalised (RapidOCR emits full-width forms of ASCII, U+FF06 for
-    "&"); a scoring engine's posteriors are appended to ``posteriors``."""
-    if isinstance(engine, ScoringEngine):
-        lines, scored = engine.read_scored(crop)
-        posteriors.append(scored)
-    else:
-        lines = engine.read(crop)
-    return [OcrLine(unicodedata.normalize("NFKC", item.text), item.score) for item in lines]
-
-
-def _all_posteriors(line: TextLine, read: _Read) -> list[Posteriors]:
-    """Posteriors of every crop: the ones OCR stopped short of are read now (a PASS weighs
-    the evidence of both preprocessings, not only of the one that matched the order)."""
-    posteriors, engine = list(read.posteriors), read.engine
-    if isinstance(engine, ScoringEngine):
-        for crop in _ocr_crops(line)[len(posteriors) :]:
-            posteriors.append(engine.read_scored(crop)[1])
-    return posteriors
-
-
-def _ocr_crops(line: TextLine) -> list[BgrImage]:
-    """The line crop scaled so its ink is OCR_HEIGHT_PX high; then a CLAHE-normalised copy."""
-    x0, y0, x1, y1 = line.ink_box
-    pad = max(2, (y1 - y0) // 2)
-    crop = line.bgr[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
-    factor = OCR_HEIGHT_PX / max(y1 - y0, 1)
-    scaled = np.asarray(
-        cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC), np.uint8
-    )
-    normalised = normalise_contrast(to_grey(scaled))
-    return [scaled, np.asarray(cv2.cvtColor(normalised, cv2.COLOR_GRAY2BGR), np.uint8)]
-
-
 def _same_characters(
-    line: TextLine, expected: Expected, read: _Read, glare: float, checks: dict[str, Any]
+    line: TextLine, expected: Expected, read: Reading, glare: float, checks: dict[str, Any]
 ) -> tuple[Verdict, dict[str, Any]]:
     """OCR agrees on every non-space character: confirm the spaces, then PASS or not."""
     rendering = render(expected.text, expected.font, expected.template)
@@ -224,7 +134,7 @@ def _same_characters(
 
 
 def _last_checks(
-    line: TextLine, expected: Expected, read: _Read, glare: float, checks: dict[str, Any]
+    line: TextLine, expected: Expected, read: Reading, glare: float, checks: dict[str, Any]
 ) -> tuple[Verdict, dict[str, Any]]:
     """Characters and spacing agree: no space may be missing, no look-alike may fit better
     (:mod:`hub.verification.lookalike`), then PASS."""
@@ -234,7 +144,7 @@ def _last_checks(
     checks["lookalikes"] = lookalikes.facts
     if lookalikes.doubted:  # OCR read the order, but a lower-reaching glyph fits the ink better
         return _review("lookalike_fits_better", read=read.text, checks=checks, expected=expected)
-    rivals = check_ocr_rivals(line, expected, _all_posteriors(line, read), read.settled)
+    rivals = check_ocr_rivals(line, expected, all_posteriors(line, read), read.settled)
     checks["ocr_rivals"] = rivals.facts
     if rivals.doubted:  # a text one mistake away is nearly as likely to OCR, and fits the ink
         return _review("ocr_rival_fits", read=read.text, checks=checks, expected=expected)
@@ -253,7 +163,7 @@ def _last_checks(
 def _different_characters(  # noqa: PLR0917 - private, called once with the state so far
     line: TextLine,
     expected: Expected,
-    read: _Read,
+    read: Reading,
     glare: float,
     checks: dict[str, Any],
     ordered: str,
@@ -279,7 +189,7 @@ def _different_characters(  # noqa: PLR0917 - private, called once with the stat
     return _fail("characters_differ", read.text.strip(), expected, checks)
 
 
-def _confirm_misread(line: TextLine, expected: Expected, read: _Read) -> Confirmation | None:
+def _confirm_misread(line: TextLine, expected: Expected, read: Reading) -> Confirmation | None:
     """Put OCR's misread characters to the geometry's test (None: OCR too unsure to try,
     or too sure: a case difference read confidently is not overruled)."""
     if read.score >= FAIL_MIN_SCORE and _case_differs_only(expected, read.text):
@@ -310,7 +220,7 @@ def _case_differs_only(expected: Expected, read_text: str) -> bool:
 
 
 def _short_text_confirmed(
-    line: TextLine, expected: Expected, read: _Read, checks: dict[str, Any]
+    line: TextLine, expected: Expected, read: Reading, checks: dict[str, Any]
 ) -> bool:
     """Initials ("A & P") often read at low confidence: their every glyph must then be
     confirmed by the geometry against all single-glyph rivals."""
