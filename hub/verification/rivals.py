@@ -16,9 +16,11 @@ swapped - is scored on every crop OCR read, and the log-likelihoods are summed o
 - a rival OCR prefers outright (the order behind it) vetoes unless the geometry confirms the
   order against it with the confirmation's own rule (:func:`~hub.verification.confirm.beats`).
 
-Spacing is not this check's question (RapidOCR drops spaces next to punctuation; the spacing
-checks in the pipeline decide it), so rivals differing from the order in spaces only are left
-out; font twins (identical strokes) are folded before comparing.
+Spacing is mostly the pipeline's space checks' question (RapidOCR drops spaces next to
+punctuation), so rivals differing from the order in spaces only are left out - except a space
+inserted between two inked characters, which a script font's loops can hide from the gap check
+("Yusu f", seed 51 #171): a close one vetoes when the whole line fits better with it. Font
+twins (identical strokes) are folded before comparing.
 """
 
 from __future__ import annotations
