@@ -91,8 +91,8 @@ def evaluate(sample: Sample, index: int, systems: Mapping[str, System]) -> Recor
 
 
 def font_style(font: str) -> str:
-    """"decorative" for the script and blackletter fonts (OCR misreads their capitals and
-    near-twin glyphs), "plain" for the rest: the two behave very differently."""
+    """The font's style: "decorative" for the script and blackletter fonts (OCR misreads
+    their capitals and near-twin glyphs), "plain" for the rest - they behave very differently."""
     return "decorative" if font in DECORATIVE_FONTS else "plain"
 
 
