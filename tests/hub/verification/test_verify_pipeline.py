@@ -190,3 +190,16 @@ def test_a_case_misread_in_a_script_font_is_still_put_to_the_geometry() -> None:
     """Script capitals are near twins of the small letters (seed 41: "N" read "n" on correct
     engravings): there the geometry keeps deciding, as before."""
     assert not _case_differs_only(Expected("N & H", "scripts", "bar_pendant"), "n & H")
+
+
+def test_a_reading_of_part_of_the_line_is_no_definite_difference(engine: OcrEngine) -> None:
+    """Seed 21 #23 (low contrast, blur): the located line held only "Friends" of the engraved
+    "Best Friends" - weak ink at one end. That reading fitted its ink, the order did not, and
+    the right engraving used to FAIL with "Best" deleted."""
+    sample = sample_at(23, 21)
+    assert (sample.edit, sample.ordered) == ("none", "Best Friends")
+    result = verify(
+        sample.image, Expected(sample.ordered, sample.font, sample.template), engine=engine
+    )
+    assert result.verdict is Verdict.REVIEW, (result.reasons, result.read_text)
+    assert result.reasons == ["partial_read"]
