@@ -20,7 +20,6 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from agent.aio import wait_event
 from agent.config import DeviceConfig
 from agent.context import AgentContext
 from agent.events import emit_event
@@ -32,6 +31,7 @@ from drivers.laser.base import Laser
 from drivers.laser.fonts import ENGRAVING_FONTS
 from drivers.registry import backend_class
 from drivers.scale.base import Scale
+from protocol.aio import wait_event
 from protocol.models import DeviceInfo, Severity
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import __version__
-from agent.aio import wait_event
 from agent.context import AgentContext
 from agent.denials import connect_refusal, watch_pubacks
 from agent.disk import is_disk_full
@@ -28,6 +27,7 @@ from agent.events import emit_event
 from agent.message_auth import MessageAuth
 from agent.outbox import PRIORITY
 from protocol import Rejection, codec, encode, topics
+from protocol.aio import raise_if_cancelling, wait_event
 from protocol.models import (
     Ack,
     AlarmNotice,
@@ -240,12 +240,10 @@ class StationLink:
 
     async def _deliver(self, client: aiomqtt.Client) -> None:
         outbox, pace = self._ctx.outbox, Pace(self._ctx.config.backfill_batches_per_s)
-        task = asyncio.current_task()
         while True:
-            if task is not None and task.cancelling():
-                # A cancellation swallowed inside an await (Python 3.11's wait_for, also inside
-                # libraries): honour it, or the session's TaskGroup - and the stop - waits forever.
-                raise asyncio.CancelledError
+            # A cancellation swallowed inside an await (Python 3.11's wait_for, also inside
+            # libraries): honour it, or the session's TaskGroup - and the stop - waits forever.
+            raise_if_cancelling()
             outbox.changed.clear()
             due = outbox.due(time.time(), self._ctx.config.inflight_window)
             for entry in due:  # by priority: job updates, then events, then telemetry

@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agent.aio import wait_event
 from agent.context import AgentContext
 from agent.telemetry import TelemetrySampler
+from protocol.aio import wait_event
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from datetime import datetime
 
 import psutil
 
-from agent.aio import wait_event
 from agent.context import AgentContext
 from agent.devices import DeviceState, ManagedDevice
 from agent.events import emit_event
@@ -39,6 +38,7 @@ from agent.outbox import PRIORITY, MessageId, Outbox, OutboxFullError
 from drivers.errors import DeviceError
 from drivers.telemetry import BadSampleError, Scalar, check_sample
 from protocol import topics
+from protocol.aio import wait_event
 from protocol.models import Severity, TelemetryBatch, TelemetryPoint, utcnow
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ import re
 from collections.abc import AsyncIterator
 from uuid import UUID
 
-from agent.aio import wait_event
 from agent.alarms import StationAlarms
 from agent.context import AgentContext
 from agent.events import emit_event
@@ -38,6 +37,7 @@ from drivers.errors import DeviceError
 from drivers.laser.preview import preview_png as draw_preview
 from drivers.laser.templates import load_templates
 from drivers.laser.toolpath import render_text
+from protocol.aio import wait_event
 from protocol.models import JobAssignment, Scalar, Severity, StationJobStatus
 from protocol.models import VerificationNotice as Notice
 

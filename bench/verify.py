@@ -39,12 +39,12 @@ import numpy as np
 from bench.verify_report import format_tables, machine, versions
 from bench.verify_set import DIFFICULTIES, Sample, difficulty_of, sample_at
 from bench.verify_texts import EDIT_KINDS
+from drivers.laser.fonts import DECORATIVE_FONTS
 
 DEFAULT_COUNT = 200  # both systems within 10 minutes on 2 busy cores (baseline 1-2.3 s/photo)
 PROGRESS_EVERY = 20
 SYSTEMS = ("pipeline", "baseline")
 TARGETS = {"clean_false_reject": 0.02, "hard_false_reject": 0.15, "median_ms": 300.0}
-DECORATIVE_FONTS = frozenset({"scripts", "scriptc", "cursive", "gothiceng"})
 FONT_STYLES = ("plain", "decorative")
 VERDICTS = ("PASS", "FAIL", "REVIEW", "ERROR")
 

@@ -23,7 +23,6 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import dispatch
-from hub.aio import cancel_and_wait, raise_if_cancelling
 from hub.dispatch import Outgoing
 from hub.ingest import dead_letter, handle_message
 from hub.jobs import time_out_proofs
@@ -35,6 +34,7 @@ from hub.settings import HubSettings
 from hub.telemetry.sweep import TelemetrySweeper
 from hub.verification_runner import VerificationRunner
 from protocol import topics
+from protocol.aio import cancel_and_wait, raise_if_cancelling
 from protocol.codec import encode
 from protocol.models import HubState, Message, utcnow
 
@@ -100,7 +100,7 @@ class HubLink:
         """Say we go offline (retained), then disconnect cleanly so the broker drops our Will."""
         client = self._client  # set once the broker accepted us (``connected`` comes later)
         if client is not None:
-            # asyncio.timeout, not wait_for: see hub/aio.py (a swallowed cancel hangs the stop).
+            # asyncio.timeout, not wait_for: see protocol/aio.py (a swallowed cancel hangs stop).
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 async with asyncio.timeout(OFFLINE_PUBLISH_TIMEOUT_S):
                     await client.publish(

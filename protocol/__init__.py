@@ -1,4 +1,5 @@
-"""Shared contracts between agent and hub: topic scheme, message models, codec.
+"""Shared contracts between agent and hub: topic scheme, message models, codec; and the few
+helpers both sides need (log redaction, asyncio waits that survive Python 3.11's wait_for).
 
 Imports nothing of ours (DESIGN §2). See docs/protocol.md.
 """

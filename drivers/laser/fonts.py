@@ -38,6 +38,9 @@ ENGRAVING_FONTS: tuple[str, ...] = (
     "cursive",
     "gothiceng",
 )
+# The script and blackletter fonts: their capitals and small letters overlap, and some glyphs
+# are near twins (gothiceng u/v, c/r), so OCR misreads them far more than the plain fonts.
+DECORATIVE_FONTS = frozenset({"scripts", "scriptc", "cursive", "gothiceng"})
 
 # Slots where a Latin font draws a different character than the ASCII code says, found by
 # drawing every font's ASCII set: futuram has angle brackets for braces, the rowman and script

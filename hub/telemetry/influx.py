@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import metrics
-from hub.aio import stop_task, wait_event
 from hub.settings import HubSettings
 from hub.store.models import DeadLetter, TelemetryPointRecord
 from hub.store.telemetry_tables import TelemetrySinkCursor
@@ -36,6 +35,7 @@ from hub.telemetry.influx_writer import (
     retry_delay,
 )
 from hub.telemetry.line_protocol import ExportPoint, UnencodablePoint, encode
+from protocol.aio import stop_task, wait_event
 from protocol.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class InfluxExporter:
         """Stop after the current write; a batch not yet accepted is simply sent again."""
         self._stop.set()
         if self._task is not None:
-            await stop_task(self._task, timeout_s)  # hub/aio.py: never asyncio.wait_for here
+            await stop_task(self._task, timeout_s)  # protocol/aio.py: never asyncio.wait_for here
         await asyncio.to_thread(self.writer.close)
 
     async def run(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.laser.fonts import DECORATIVE_FONTS
 from hub.verification.compare import align, differences, fold, twin_map
 from hub.verification.confirm import (
     Confirmation,
@@ -54,7 +55,7 @@ PARTIAL_MISSING = 3  # a reading this many characters short of the order, all in
 FAIL_MIN_FIT = 0.5  # a reading that fits the ink worse than this is a misread, not a FAIL
 GEOMETRY = "geometry"
 SAME_SHAPE_CASE = frozenset("cosuvwxz")  # letters whose capital is the small one, larger
-CASE_UNRELIABLE_FONTS = frozenset({"scripts", "scriptc", "cursive", "gothiceng"})
+CASE_UNRELIABLE_FONTS = DECORATIVE_FONTS  # OCR confuses their capitals and small letters
 
 _engine: OcrEngine | None = None
 
@@ -145,7 +146,7 @@ def _last_checks(
     checks["lookalikes"] = lookalikes.facts
     if lookalikes.doubted:  # OCR read the order, but a lower-reaching glyph fits the ink better
         return _review("lookalike_fits_better", read=read.text, checks=checks, expected=expected)
-    rivals = check_ocr_rivals(line, expected, all_posteriors(line, read), read.settled)
+    rivals = check_ocr_rivals(line, expected, all_posteriors(read), read.settled)
     checks["ocr_rivals"] = rivals.facts
     if rivals.doubted:  # a text one mistake away is nearly as likely to OCR, and fits the ink
         return _review("ocr_rival_fits", read=read.text, checks=checks, expected=expected)

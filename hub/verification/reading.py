@@ -8,6 +8,7 @@ posteriors of every crop read travel on as one :class:`Reading`.
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -23,28 +24,22 @@ PASS_MIN_SCORE = 0.80  # OCR confidence below this is never enough to PASS
 OCR_HEIGHT_PX = 32  # ink height the recogniser sees (it resizes lines to 48 px)
 
 
+@dataclass(slots=True)
 class Reading:
-    """What OCR read, and the posteriors of every crop it read (a scoring engine only)."""
+    """What OCR read; the crops it was read from, and the posteriors of those it read (a
+    scoring engine only)."""
 
-    def __init__(
-        self,
-        text: str,
-        score: float,
-        variants: int,
-        posteriors: list[Posteriors],
-        engine: OcrEngine,
-    ) -> None:
-        self.text, self.score, self.variants = text, score, variants
-        self.posteriors, self.engine = posteriors, engine
-        self.settled: frozenset[int] = frozenset()  # positions the geometry confirmed
+    text: str
+    score: float
+    variants: int
+    crops: list[BgrImage]
+    posteriors: list[Posteriors]
+    engine: OcrEngine
+    settled: frozenset[int] = frozenset()  # positions the geometry confirmed
 
     def confirmed(self, confirmation: Confirmation) -> Reading:
         """OCR's reading with the glyphs the geometry confirmed put back."""
-        corrected = Reading(
-            confirmation.reading, self.score, self.variants, self.posteriors, self.engine
-        )
-        corrected.settled = self.settled | confirmation.settled
-        return corrected
+        return replace(self, text=confirmation.reading, settled=self.settled | confirmation.settled)
 
 
 def read_line(line: TextLine, expected: Expected, engine: OcrEngine) -> Reading:
@@ -58,7 +53,8 @@ def read_line(line: TextLine, expected: Expected, engine: OcrEngine) -> Reading:
     matching: OcrLine | None = None
     variants = 0
     posteriors: list[Posteriors] = []
-    for crop in ocr_crops(line):
+    crops = ocr_crops(line)
+    for crop in crops:
         variants += 1
         lines = _recognise(engine, crop, posteriors)
         if not lines:
@@ -66,7 +62,7 @@ def read_line(line: TextLine, expected: Expected, engine: OcrEngine) -> Reading:
         candidate = OcrLine(" ".join(item.text for item in lines), min(i.score for i in lines))
         seen = fold(candidate.text.strip(), twins)
         if seen == target and candidate.score >= PASS_MIN_SCORE:
-            return Reading(candidate.text, candidate.score, variants, posteriors, engine)
+            return Reading(candidate.text, candidate.score, variants, crops, posteriors, engine)
         same_characters = seen.replace(" ", "") == target.replace(" ", "")
         if same_characters and (matching is None or candidate.score > matching.score):
             matching = candidate
@@ -74,7 +70,7 @@ def read_line(line: TextLine, expected: Expected, engine: OcrEngine) -> Reading:
             best = candidate
     chosen = matching or best
     text, score = (chosen.text, chosen.score) if chosen else ("", 0.0)
-    return Reading(text, score, variants, posteriors, engine)
+    return Reading(text, score, variants, crops, posteriors, engine)
 
 
 def _recognise(engine: OcrEngine, crop: BgrImage, posteriors: list[Posteriors]) -> list[OcrLine]:
@@ -88,12 +84,12 @@ def _recognise(engine: OcrEngine, crop: BgrImage, posteriors: list[Posteriors]) 
     return [OcrLine(unicodedata.normalize("NFKC", item.text), item.score) for item in lines]
 
 
-def all_posteriors(line: TextLine, read: Reading) -> list[Posteriors]:
+def all_posteriors(read: Reading) -> list[Posteriors]:
     """Posteriors of every crop: the ones OCR stopped short of are read now (a PASS weighs
     the evidence of both preprocessings, not only of the one that matched the order)."""
     posteriors, engine = list(read.posteriors), read.engine
     if isinstance(engine, ScoringEngine):
-        for crop in ocr_crops(line)[len(posteriors) :]:
+        for crop in read.crops[len(posteriors) :]:
             posteriors.append(engine.read_scored(crop)[1])
     return posteriors
 

@@ -88,26 +88,42 @@ def check_ocr_rivals(
         for score, rival in zip(scores, [*rivals, *spaced], strict=True)
         if ordered - score < OCR_MARGIN
     )
-    close_glyphs = [(margin, rival) for margin, rival in close if rival not in spaced]
+    space_rivals = set(spaced)
+    close_glyphs = [(margin, rival) for margin, rival in close if rival not in space_rivals]
     facts: dict[str, Any] = {
         "ordered_log_likelihood": round(ordered, 3),
         "rivals": len(rivals) + len(spaced),
         "close": len(close),
         "tests": [],
     }
+    if not close:
+        return RivalCheck((), facts)
+    order = _OrderOnInk(line, expected)  # registered once for every close rival
     doubted = [
         rival
         for margin, rival in close_glyphs[:MAX_TESTED]
-        if _vetoes(line, expected, rival, margin, facts["tests"])
+        if _vetoes(order, rival, margin, facts["tests"])
     ]
     if len(close_glyphs) > MAX_TESTED:  # too many near rivals: OCR is unsure of the whole line
         doubted.extend(rival for _, rival in close_glyphs[MAX_TESTED:])
     doubted.extend(
         rival
         for margin, rival in close
-        if rival in spaced and _space_vetoes(line, expected, rival, margin, facts["tests"])
+        if rival in space_rivals and _space_vetoes(order, rival, margin, facts["tests"])
     )
     return RivalCheck(tuple(doubted), facts)
+
+
+class _OrderOnInk:
+    """The ordered text's rendering and its registration on the line's ink, made once."""
+
+    def __init__(self, line: TextLine, expected: Expected) -> None:
+        self.line, self.expected = line, expected
+        self.rendering = render(expected.text, expected.font, expected.template)
+        self.registered = registered_on(expected.text, expected, line)
+
+    def rival(self, text: str) -> Registered | None:
+        return registered_on(text, self.expected, self.line)
 
 
 def inserted_space_rivals(text: str) -> list[str]:
@@ -193,19 +209,16 @@ def _log_sum_over_frames(posterior: Posteriors) -> npt.NDArray[np.float64]:
     return np.asarray(peak + np.log(np.exp(log_probs - peak).sum(axis=0)), np.float64)
 
 
-def _vetoes(
-    line: TextLine, expected: Expected, rival: str, margin: float, tests: list[dict[str, Any]]
-) -> bool:
+def _vetoes(order: _OrderOnInk, rival: str, margin: float, tests: list[dict[str, Any]]) -> bool:
     """The geometry's word on one close rival: True if it keeps the rival in the running."""
+    expected = order.expected
     position = _changed_position(expected.text, rival)
-    ordered = registered_on(expected.text, expected, line)
-    theirs_registered = registered_on(rival, expected, line)
+    ordered, theirs_registered = order.registered, order.rival(rival)
     if ordered is None or theirs_registered is None or not _renderable(rival, expected):
         return False  # the font cannot draw the rival: it cannot be what was engraved
-    rendering = render(expected.text, expected.font, expected.template)
     windows = (
-        window_around(rendering, ordered, position, 0),
-        window_around(rendering, ordered, position, 1),
+        window_around(order.rendering, ordered, position, 0),
+        window_around(order.rendering, ordered, position, 1),
     )
     mine = _scores(ordered, windows)
     theirs = _scores(theirs_registered, windows)
@@ -226,11 +239,10 @@ def _vetoes(
 
 
 def _space_vetoes(
-    line: TextLine, expected: Expected, rival: str, margin: float, tests: list[dict[str, Any]]
+    order: _OrderOnInk, rival: str, margin: float, tests: list[dict[str, Any]]
 ) -> bool:
     """A space OCR nearly believes in vetoes if the line with it fits the ink better."""
-    ordered = registered_on(expected.text, expected, line)
-    spaced = registered_on(rival, expected, line)
+    ordered, spaced = order.registered, order.rival(rival)
     if ordered is None or spaced is None:
         return False
     gain = line_ncc(spaced) - line_ncc(ordered)

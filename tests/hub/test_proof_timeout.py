@@ -9,7 +9,6 @@ The clock is driven by moving the job's transition into verifying into the past:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 from collections.abc import AsyncIterator, Iterator
@@ -25,13 +24,19 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support.proof_flow import ENGRAVED, PHOTO, send, sequence, thread_pool_runner
+from support.proof_flow import (
+    ENGRAVED,
+    PHOTO,
+    status_of,
+    thread_pool_runner,
+    upload,
+    walk_job,
+)
 
 from hub import proofs
 from hub.audit import verify_database
 from hub.decisions import decide
-from hub.ingest import handle_message
-from hub.jobs import assign_queued, time_out_proofs
+from hub.jobs import time_out_proofs
 from hub.mqtt import HubLink
 from hub.proofs import ProofConfig, proof_path
 from hub.settings import HubSettings
@@ -39,13 +44,11 @@ from hub.store import create_hub_engine, session_factory
 from hub.store.models import AuditEntry, Job, JobTransition
 from hub.store.proofs_tables import ProofRecord, VerificationRecord
 from hub.verification_runner import VerificationRunner
-from protocol import encode, topics
-from protocol.models import Evidence, ProofChunk, StationJobStatus, utcnow
+from protocol.models import StationJobStatus, utcnow
 
 Sessions = async_sessionmaker[AsyncSession]
 S = StationJobStatus
 TIMEOUT_S = 900.0
-STEPS = ("inspect_in_photo", "engrave", "engraving_photo", "inspect_out_photo")
 
 pytestmark = pytest.mark.asyncio
 
@@ -95,19 +98,7 @@ async def verifying_job(sessions: Sessions, h: Any, text: str = ENGRAVED) -> Job
         "engraving_photo": hashlib.sha256(PHOTO.read_bytes()).hexdigest(),
         "inspect_out_photo": hashlib.sha256(INSPECT_OUT).hexdigest(),
     }
-    async with sessions.begin() as session:
-        session.add(h.station("st-a"))
-        job: Job = await h.new_order(session, f"o-{next(sequence)}", text)
-        await assign_queued(session, now=utcnow())
-        await send(session, job, S.ACKNOWLEDGED)
-        await send(session, job, S.RUNNING)
-        for step in STEPS:
-            if step == "engrave":
-                await send(session, job, S.RUNNING, step=step, step_phase="start")
-            kind = "gcode" if step == "engrave" else "photo"
-            evidence = [Evidence(step=step, kind=kind, sha256=shas[step])]
-            await send(session, job, S.RUNNING, step=step, step_phase="done", evidence=evidence)
-        await send(session, job, S.DONE)
+    job = await walk_job(sessions, h, text, shas)
     assert job.status == "verifying"
     return job
 
@@ -122,31 +113,9 @@ async def entered_verifying_ago(sessions: Sessions, job: Job, seconds: float) ->
         )
 
 
-async def upload(sessions: Sessions, image: bytes, job: Job, step: str) -> None:
-    """The proof through the hub's real ingest path, as one chunk."""
-    chunk = ProofChunk(
-        station_id="st-a",
-        epoch=1,
-        seq=next(sequence),
-        proof_sha256=hashlib.sha256(image).hexdigest(),
-        index=0,
-        count=1,
-        total_bytes=len(image),
-        job_id=job.id,
-        step=step,
-        data=base64.b64encode(image).decode(),
-    )
-    await handle_message(sessions, topic=topics.up("st-a", topics.Up.PROOF), payload=encode(chunk))
-
-
 async def time_out(sessions: Sessions) -> list[Job]:
     async with sessions.begin() as session:
         return await time_out_proofs(session, now=utcnow(), timeout_s=TIMEOUT_S)
-
-
-async def status_of(sessions: Sessions, job: Job) -> str:
-    async with sessions() as session:
-        return (await session.get_one(Job, job.id)).status
 
 
 async def job_audit(sessions: Sessions, job: Job) -> list[AuditEntry]:

@@ -5,7 +5,6 @@ is stored for review and the audit log keeps hashes and the verdict, never the t
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -17,18 +16,22 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support.proof_flow import ENGRAVED, PHOTO, send, sequence, thread_pool_runner
+from support.proof_flow import (
+    ENGRAVED,
+    PHOTO,
+    status_of,
+    thread_pool_runner,
+    upload,
+    walk_job,
+)
 
 from hub import proofs
-from hub.ingest import handle_message
-from hub.jobs import assign_queued
 from hub.proofs import ProofConfig
 from hub.settings import HubSettings
 from hub.store.models import AuditEntry, Job
 from hub.store.proofs_tables import VerificationRecord
 from hub.verification_runner import VerificationRunner
-from protocol import encode, topics
-from protocol.models import Evidence, ProofChunk, StationJobStatus, utcnow
+from protocol.models import StationJobStatus
 
 Sessions = async_sessionmaker[AsyncSession]
 S = StationJobStatus
@@ -55,45 +58,14 @@ async def runner(
 async def finished_job(sessions: Sessions, h: Any, text: str, photo_sha: str) -> Job:
     """A job walked through every step as a station would; its engraving photo is
     ``photo_sha``."""
-    async with sessions.begin() as session:
-        session.add(h.station("st-a"))
-        job: Job = await h.new_order(session, f"o-{next(sequence)}", text)
-        await assign_queued(session, now=utcnow())
-        await send(session, job, S.ACKNOWLEDGED)
-        await send(session, job, S.RUNNING)
-        for step in ("inspect_in_photo", "engrave", "engraving_photo", "inspect_out_photo"):
-            if step == "engrave":
-                await send(session, job, S.RUNNING, step=step, step_phase="start")
-                kind, sha = "gcode", "cd" * 32
-            else:
-                kind = "photo"
-                sha = photo_sha if step == "engraving_photo" else hashlib.sha256(b"x").hexdigest()
-            evidence = [Evidence(step=step, kind=kind, sha256=sha)]
-            await send(session, job, S.RUNNING, step=step, step_phase="done", evidence=evidence)
-        await send(session, job, S.DONE)
-    return job
-
-
-async def upload(sessions: Sessions, image: bytes, job: Job) -> None:
-    chunk = ProofChunk(
-        station_id="st-a",
-        epoch=1,
-        seq=next(sequence),
-        proof_sha256=hashlib.sha256(image).hexdigest(),
-        index=0,
-        count=1,
-        total_bytes=len(image),
-        job_id=job.id,
-        step="engraving_photo",
-        data=base64.b64encode(image).decode(),
-    )
-    topic = topics.up("st-a", topics.Up.PROOF)
-    await handle_message(sessions, topic=topic, payload=encode(chunk))
-
-
-async def status_of(sessions: Sessions, job: Job) -> str:
-    async with sessions() as session:
-        return (await session.get_one(Job, job.id)).status
+    other = hashlib.sha256(b"x").hexdigest()
+    shas = {
+        "inspect_in_photo": other,
+        "engrave": "cd" * 32,
+        "engraving_photo": photo_sha,
+        "inspect_out_photo": other,
+    }
+    return await walk_job(sessions, h, text, shas)
 
 
 @pytest.mark.asyncio
@@ -146,16 +118,8 @@ async def test_a_wrong_engraving_goes_to_review_with_its_diff(
 
 @pytest.mark.asyncio
 async def test_jobs_without_an_engraving_check_finish_as_before(sessions: Sessions, h: Any) -> None:
-    async with sessions.begin() as session:
-        session.add(h.station("st-a"))
-        job = await h.new_order(session, "o-plain", None)  # no engraving: no verify step
-        await assign_queued(session, now=utcnow())
-        await send(session, job, S.ACKNOWLEDGED)
-        await send(session, job, S.RUNNING)
-        for step in ("inspect_in_photo", "inspect_out_photo"):
-            evidence = [Evidence(step=step, kind="photo", sha256="ef" * 32)]
-            await send(session, job, S.RUNNING, step=step, step_phase="done", evidence=evidence)
-        await send(session, job, S.DONE)
+    shas = {"inspect_in_photo": "ef" * 32, "inspect_out_photo": "ef" * 32}
+    job = await walk_job(sessions, h, None, shas)  # no engraving: no verify step
     assert job.status == "done"
 
 

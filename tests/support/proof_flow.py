@@ -1,21 +1,26 @@
 """What the proof-flow tests share (tests/hub/test_proofs_flow.py, test_proof_timeout.py):
-the fixture photo, a station's job update, a VerificationRunner over a thread pool."""
+the fixture photo, a station's job update, a job walked through its steps, a proof upload
+through the real ingest path, a VerificationRunner over a thread pool."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.jobs import apply_station_update
+from hub.ingest import handle_message
+from hub.jobs import apply_station_update, assign_queued
 from hub.settings import HubSettings
 from hub.store.models import Job
 from hub.verification_runner import VerificationRunner
-from protocol.models import JobUpdate, StationJobStatus
+from protocol import encode, topics
+from protocol.models import Evidence, JobUpdate, ProofChunk, StationJobStatus, utcnow
 
 Sessions = async_sessionmaker[AsyncSession]
 T = TypeVar("T")
@@ -53,3 +58,48 @@ def thread_pool_runner(
     return VerificationRunner(
         settings=settings, sessions=sessions, serialised=serialised, executor=pool
     )
+
+
+async def walk_job(sessions: Sessions, h: Any, text: str | None, shas: Mapping[str, str]) -> Job:
+    """A new order for ``text`` (None: no engraving) walked by station st-a through the
+    steps ``shas`` names, in order, each done with its evidence hash (G-code for "engrave", a
+    photo otherwise)."""
+    async with sessions.begin() as session:
+        session.add(h.station("st-a"))
+        job: Job = await h.new_order(session, f"o-{next(sequence)}", text)
+        await assign_queued(session, now=utcnow())
+        await send(session, job, StationJobStatus.ACKNOWLEDGED)
+        await send(session, job, StationJobStatus.RUNNING)
+        for step, sha in shas.items():
+            if step == "engrave":
+                await send(session, job, StationJobStatus.RUNNING, step=step, step_phase="start")
+            kind = "gcode" if step == "engrave" else "photo"
+            evidence = [Evidence(step=step, kind=kind, sha256=sha)]
+            await send(
+                session, job, StationJobStatus.RUNNING, step=step, step_phase="done",
+                evidence=evidence,
+            )  # fmt: skip
+        await send(session, job, StationJobStatus.DONE)
+    return job
+
+
+async def upload(sessions: Sessions, image: bytes, job: Job, step: str = "engraving_photo") -> None:
+    """The proof through the hub's real ingest path, as one chunk."""
+    chunk = ProofChunk(
+        station_id="st-a",
+        epoch=1,
+        seq=next(sequence),
+        proof_sha256=hashlib.sha256(image).hexdigest(),
+        index=0,
+        count=1,
+        total_bytes=len(image),
+        job_id=job.id,
+        step=step,
+        data=base64.b64encode(image).decode(),
+    )
+    await handle_message(sessions, topic=topics.up("st-a", topics.Up.PROOF), payload=encode(chunk))
+
+
+async def status_of(sessions: Sessions, job: Job) -> str:
+    async with sessions() as session:
+        return (await session.get_one(Job, job.id)).status

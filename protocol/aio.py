@@ -1,9 +1,9 @@
-"""Small asyncio helpers for the hub's stop paths (the hub does not import ``agent/``).
+"""Small asyncio helpers for the hub's and the agent's waits and stop paths.
 
 All of them use ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11,
 ``wait_for`` can swallow a cancellation that arrives just as the inner wait completes (CPython
 gh-86296, fixed in 3.12). A task whose cancellation was swallowed goes on running, and whoever
-waits for it hangs (the agent's stop hung that way ~1 in 6, see ``agent/aio.py``).
+waits for it hangs (the agent's stop hung that way ~1 in 6: the link's delivery loop).
 
 "Our own cancellation" is judged by ``Task.cancelling()`` growing while we wait, not by it
 being non-zero: on 3.11 a task that survived an error inside a ``TaskGroup`` keeps

@@ -1,6 +1,6 @@
-"""hub/aio.py, the stop-path helpers (asyncio.timeout, never wait_for: CPython gh-86296): a task
-is given its time and then cancelled, and the caller's own cancellation is never swallowed.
-No timed assertions: every wait is on a condition or on a task's end."""
+"""protocol/aio.py, the wait and stop helpers (asyncio.timeout, never wait_for: CPython
+gh-86296): a task is given its time and then cancelled, and the caller's own cancellation is
+never swallowed. No timed assertions: every wait is on a condition or on a task's end."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import contextlib
 
 import pytest
 
-from hub.aio import cancel_and_wait, raise_if_cancelling, stop_task, wait_event
+from protocol.aio import cancel_and_wait, raise_if_cancelling, stop_task, wait_event
 
 pytestmark = pytest.mark.asyncio
 
