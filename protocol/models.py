@@ -26,9 +26,13 @@ StationId = Annotated[str, StringConstraints(pattern=STATION_ID_PATTERN)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Epoch = Annotated[int, Field(ge=1)]
-Seq = Annotated[int, Field(ge=1)]
-BdSeq = Annotated[int, Field(ge=0)]
+# Counters land in BIGINT columns (SQLite INTEGER, PostgreSQL bigint): JSON ints are unbounded,
+# so a counter past 2**63 - 1 is refused here with a reason instead of failing in the store.
+SQL_INT_MAX = 2**63 - 1
+Epoch = Annotated[int, Field(ge=1, le=SQL_INT_MAX)]
+Seq = Annotated[int, Field(ge=1, le=SQL_INT_MAX)]
+BdSeq = Annotated[int, Field(ge=0, le=SQL_INT_MAX)]
+Version = Annotated[int, Field(ge=1, le=SQL_INT_MAX)]
 
 
 def utcnow() -> datetime:
@@ -193,7 +197,7 @@ class JobAssignment(Message):
     """
 
     job_id: UUID
-    version: Annotated[int, Field(ge=1)]
+    version: Version
     status: JobStatus = JobStatus.ASSIGNED
     order_ref: Name
     piece: Piece
@@ -241,7 +245,7 @@ class JobUpdate(StationMessage):
     """
 
     job_id: UUID
-    expected_version: Annotated[int, Field(ge=1)]
+    expected_version: Version
     status: StationJobStatus
     step: Name | None = None
     step_phase: Literal["start", "done"] | None = None
@@ -349,7 +353,7 @@ class ProofChunk(StationMessage):
     outbox, so an interrupted upload resumes after a reconnect or restart."""
 
     proof_sha256: Sha256Hex
-    index: Annotated[int, Field(ge=0)]
+    index: Annotated[int, Field(ge=0, le=PROOF_MAX_BYTES // PROOF_CHUNK_BYTES)]
     count: Annotated[int, Field(ge=1, le=PROOF_MAX_BYTES // PROOF_CHUNK_BYTES + 1)]
     total_bytes: Annotated[int, Field(ge=1, le=PROOF_MAX_BYTES)]
     content_type: Literal["image/png", "image/jpeg"] = "image/png"
