@@ -44,13 +44,13 @@ from hub.verification.preprocess import (
 )
 from hub.verification.reading import PASS_MIN_SCORE, Reading, all_posteriors, read_line
 from hub.verification.rivals import check_ocr_rivals
+from hub.verification.spaces import FIT_MARGIN, a_space_may_be_missing, an_extra_space_may_fit
 
 log = logging.getLogger(__name__)
 
 FAIL_MIN_SCORE = 0.85  # ... nor to call a difference definite
 SHORT_TEXT_MIN_SCORE = 0.5  # below this even a short text's glyphs are not put to the test
 GLARE_MAX = 0.12  # fraction of saturated pixels over the text that makes it unreadable
-FIT_MARGIN = 0.02  # NCC difference that counts as "fits better"
 PARTIAL_MISSING = 3  # a reading this many characters short of the order, all in line, is partial
 FAIL_MIN_FIT = 0.5  # a reading that fits the ink worse than this is a misread, not a FAIL
 GEOMETRY = "geometry"
@@ -130,7 +130,7 @@ def _same_characters(
             if _gaps_agree_with_ocr(gaps, read.text.strip(), expected.text):
                 return _fail("space_mismatch", read.text.strip(), expected, checks)
             return _review("space_unconfirmed", read=read.text, checks=checks, expected=expected)
-    elif gaps.missing or (gaps.extra and _an_extra_space_may_fit(line, expected, checks)):
+    elif gaps.missing or (gaps.extra and an_extra_space_may_fit(line, expected, checks)):
         return _review("space_geometry", read=read.text, checks=checks, expected=expected)
     return _last_checks(line, expected, read, glare, checks)
 
@@ -140,7 +140,7 @@ def _last_checks(
 ) -> tuple[Verdict, dict[str, Any]]:
     """Characters and spacing agree: no space may be missing, no look-alike may fit better
     (:mod:`hub.verification.lookalike`), then PASS."""
-    if _a_space_may_be_missing(line, expected, checks):
+    if a_space_may_be_missing(line, expected, checks):
         return _review("space_unconfirmed", read=read.text, checks=checks, expected=expected)
     lookalikes = check_lookalikes(line, expected)
     checks["lookalikes"] = lookalikes.facts
@@ -254,43 +254,6 @@ def _gaps_agree_with_ocr(gaps: GapCheck, read_text: str, ordered: str) -> bool:
     and an extra blank (contradicting evidence is a REVIEW, not a FAIL)."""
     fewer = read_text.count(" ") < ordered.count(" ")
     return bool(gaps.missing) if fewer else gaps.extra > 0
-
-
-def _a_space_may_be_missing(line: TextLine, expected: Expected, checks: dict[str, Any]) -> bool:
-    """Hypothesis test per space: the text without it must fit the ink clearly worse.
-
-    Registration on the ink extent makes a gap check alone unsure when a space is missing
-    (the shorter line is stretched, other blanks widen); comparing the two renderings is not.
-    """
-    text = expected.text
-    ordered = _line_fit(text, expected, line)
-    rivals = [text[:p] + text[p + 1 :] for p, char in enumerate(text) if char == " "]
-    best = max((_line_fit(rival, expected, line) for rival in rivals), default=-1.0)
-    checks["space_rivals"] = {"ordered": round(ordered, 4), "best_without": round(best, 4)}
-    return best >= ordered - FIT_MARGIN
-
-
-def _an_extra_space_may_fit(line: TextLine, expected: Expected, checks: dict[str, Any]) -> bool:
-    """When the gap check sees a blank too wide but OCR read the order's spacing exactly:
-    a space inserted between any two characters must fit the ink clearly worse than the
-    order, else the wide blank may be an extra space (REVIEW). A space doubled is a rival
-    too: OCR reads two spaces as one (a stub reading "F & E" off "F &  E" used to PASS)."""
-    text = expected.text
-    ordered = _line_fit(text, expected, line)
-    rivals = {text[:p] + " " + text[p:] for p in range(1, len(text))}
-    best = max((_line_fit(rival, expected, line) for rival in rivals), default=-1.0)
-    checks["extra_space_rivals"] = {"ordered": round(ordered, 4), "best_with": round(best, 4)}
-    return best >= ordered - FIT_MARGIN
-
-
-def _line_fit(text: str, expected: Expected, line: TextLine) -> float:
-    """Whole-line fit of ``text`` in the order's font (a rival one space longer may exceed
-    the template's length limit: its shape is laid out without the template then)."""
-    try:
-        rendering = render(text, expected.font, expected.template)
-    except LayoutError:
-        rendering = render(text, expected.font, None)
-    return fit(rendering, line.ink, line.ink_box, glyphs=False).score
 
 
 def _fits_better(
