@@ -14,7 +14,9 @@ swapped - is scored on every crop OCR read, and the log-likelihoods are summed o
   in the changed glyph's columns like :mod:`hub.verification.confirm` does): if the rival fits
   there clearly better than the order, the PASS is vetoed (``REVIEW ocr_rival_fits``);
 - a rival OCR prefers outright (the order behind it) vetoes unless the geometry confirms the
-  order against it with the confirmation's own rule (:func:`~hub.verification.confirm.beats`).
+  order against it with the confirmation's own rule (:func:`~hub.verification.confirm.beats`);
+- in the decorative fonts a case flip goes to the geometry unless OCR rules it out by
+  ``CASE_MARGIN`` (10 nats): OCR is a weak judge of case in single-stroke script.
 
 Spacing is mostly the pipeline's space checks' question (RapidOCR drops spaces next to
 punctuation), so rivals differing from the order in spaces only are left out - except a space
@@ -89,7 +91,8 @@ def check_ocr_rivals(
         for rival in case_flip_rivals(text, expected.font)
         if _changed_position(text, rival) not in settled
     ]
-    candidates = [*rivals, *spaced, *(rival for rival in flipped if rival not in set(rivals))]
+    known = set(rivals)
+    candidates = [*rivals, *spaced, *(rival for rival in flipped if rival not in known)]
     if not candidates:
         return RivalCheck((), {"rivals": 0, "close": 0})
     scores = np.sum([ctc_log_likelihoods(p, candidates) for p in posteriors], axis=0)
