@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from hub.verification.confirm import registered_on
-from hub.verification.geometry import Registered, fit, line_ncc, window_ncc
-from hub.verification.layout import LayoutError, Rendering, render
+from hub.verification.geometry import Registered, line_ncc, window_ncc
+from hub.verification.layout import Rendering, render
 from hub.verification.locate import TextLine
 from hub.verification.model import Expected
 
@@ -67,12 +67,9 @@ def an_extra_space_may_fit(line: TextLine, expected: Expected, checks: dict[str,
 
 def line_fit(text: str, expected: Expected, line: TextLine) -> float:
     """Whole-line fit of ``text`` in the order's font (a rival one space longer may exceed
-    the template's length limit: its shape is laid out without the template then)."""
-    try:
-        rendering = render(text, expected.font, expected.template)
-    except LayoutError:
-        rendering = render(text, expected.font, None)
-    return fit(rendering, line.ink, line.ink_box, glyphs=False).score
+    the template's length limit: :func:`registered_on` lays it out without the template)."""
+    registered = registered_on(text, expected, line)
+    return -1.0 if registered is None else line_ncc(registered)
 
 
 def _window_gain(
