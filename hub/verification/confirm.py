@@ -15,6 +15,7 @@ saw (the reading differs there) is one of the rivals - and fits at least as well
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -32,6 +33,10 @@ MAX_SHORT_TEXT = 3  # inked characters of a text whose every glyph may be confir
 GLYPH_MARGIN = 0.06  # the ordered glyph must beat every rival by this in its own columns
 CONTEXT_MARGIN = 0.02  # ... and by this with its neighbours (insertions, deletions show there)
 CONTEXT_WIN = 0.2  # ... or by this with its neighbours while no worse in its own columns
+# ... or, where the order fits closely, leave the rival this many times its own misfit (1 - NCC)
+GLYPH_MISFIT_RATIO = 1.5  # in the glyph's columns, ahead by at least MIN_GLYPH_LEAD,
+CONTEXT_MISFIT_RATIO = 1.2  # and with its neighbours
+MIN_GLYPH_LEAD = 0.01
 LINE_SLACK = 0.02  # ... and no rival near it in the glyph's columns may fit the line better
 LINE_RIVAL_NEAR = 0.25  # ... "near": within this of the order's glyph fit
 MIN_LOCAL_FIT = 0.55  # the ordered glyph must fit its own columns this well: else no proof
@@ -225,7 +230,9 @@ def _settle(
     }
 
 
-def beats(mine: tuple[float, float, float], theirs: tuple[float, float, float]) -> bool:
+def beats(
+    mine: tuple[float, float, float], theirs: tuple[float, float, float], *, by_ratio: bool = True
+) -> bool:
     """(glyph window, neighbour window, whole line) NCCs: the order wins clearly in its glyph's
     columns and a little with the neighbours; or, for a rival that misplaces the neighbours (a
     glyph doubled at the line's end squeezes into the glyph's columns), by far with the
@@ -235,11 +242,30 @@ def beats(mine: tuple[float, float, float], theirs: tuple[float, float, float]) 
     descender more or less) is judged unfairly in them ("Dijem" for "Diem", "Stav" for "Stay"
     lost in the windows by 0.15-0.17, won the line by 0.12-0.14). A rival far off in the
     glyph's columns may win a poor line fit by chance: "Zoe & Mia" in scripts fits its line
-    at 0.39, "/oe & Mia" at 0.60 but its glyph 0.39 against 0.80."""
-    clearly = mine[0] >= theirs[0] + GLYPH_MARGIN and mine[1] >= theirs[1] + CONTEXT_MARGIN
+    at 0.39, "/oe & Mia" at 0.60 but its glyph 0.39 against 0.80. ``by_ratio``: where the
+    order fits closely, misfits are compared as a ratio (:func:`_ahead`)."""
+    glyph_ratio, context_ratio = (
+        (GLYPH_MISFIT_RATIO, CONTEXT_MISFIT_RATIO) if by_ratio else (math.inf, math.inf)
+    )
+    clearly = _ahead(mine[0], theirs[0], GLYPH_MARGIN, glyph_ratio, MIN_GLYPH_LEAD) and _ahead(
+        mine[1], theirs[1], CONTEXT_MARGIN, context_ratio, 0.0
+    )
     by_far = mine[1] >= theirs[1] + CONTEXT_WIN and mine[0] >= theirs[0]
     wins_line = theirs[2] >= mine[2] + LINE_SLACK and theirs[0] >= mine[0] - LINE_RIVAL_NEAR
     return (clearly or by_far) and not wins_line
+
+
+def _ahead(mine: float, theirs: float, margin: float, misfit_ratio: float, lead: float) -> bool:
+    """The order's NCC ahead of the rival's by ``margin``, or - where the order fits closely -
+    the rival's misfit at least ``misfit_ratio`` times the order's (and ``lead`` ahead).
+
+    For zero-mean unit-norm profiles 1 - NCC is half the squared residual: a residual energy.
+    A fixed margin asks a lot where the order fits at 0.98 (gothiceng "Luca" read "Lura": the
+    order's "c" 0.986, the "r" 0.957 - the rival's residual three times the order's) and little
+    at 0.6; the ratio of residuals is the fair comparison there (an F-test's statistic)."""
+    if mine >= theirs + margin:
+        return True
+    return mine >= theirs + lead and (1.0 - theirs) >= misfit_ratio * (1.0 - mine)
 
 
 def beats_insertion(mine: tuple[float, float, float], theirs: tuple[float, float, float]) -> bool:
@@ -247,12 +273,13 @@ def beats_insertion(mine: tuple[float, float, float], theirs: tuple[float, float
     glyph's own columns (where both carry the same glyph), so the order must be about as
     good there and win with the neighbours and over the whole line, where the extra ink would
     show. Script photos read "&:" had the order win the neighbours by 0.08-0.17 and the line
-    by 0.07-0.09, but the glyph's columns by only 0.02-0.056 against the 0.06 of :func:`beats`."""
+    by 0.07-0.09, but the glyph's columns by only 0.02-0.056 against the 0.06 of :func:`beats`.
+    A close fit there is no evidence against the extra glyph: no misfit ratio."""
     return (
         mine[0] >= theirs[0] - CONTEXT_MARGIN
         and mine[1] >= theirs[1] + CONTEXT_MARGIN
         and mine[2] >= theirs[2] + LINE_SLACK
-    ) or beats(mine, theirs)
+    ) or beats(mine, theirs, by_ratio=False)
 
 
 def is_insertion(text: str, rival: str) -> bool:

@@ -15,7 +15,7 @@ import pytest
 
 from bench.verify_set import sample_at
 from hub.verification import Expected, OcrEngine, OcrLine, Verdict, VerificationResult, verify
-from hub.verification.confirm import _doubts, _rivals, beats_insertion, is_insertion
+from hub.verification.confirm import _doubts, _rivals, beats, beats_insertion, is_insertion
 
 Photo = Callable[..., np.ndarray]
 ORDERED = "Zoe & Mia"
@@ -158,9 +158,29 @@ def test_insertion_rivals_are_judged_with_the_neighbours_and_the_line() -> None:
     assert not is_insertion("Mia", "Miaa.")
     order = (0.97, 0.98, 0.98)
     assert beats_insertion(order, (0.95, 0.90, 0.90))  # the extra ink shows beside the glyph
-    assert not beats_insertion(order, (0.95, 0.97, 0.90))  # not with the neighbours
+    assert not beats_insertion(order, (0.95, 0.978, 0.90))  # not with the neighbours
     assert not beats_insertion(order, (0.95, 0.90, 0.97))  # not over the line
     assert not beats_insertion(order, (1.0, 0.90, 0.90))  # the glyph's own columns favour it
+
+
+def test_where_the_order_fits_closely_the_rivals_misfit_is_compared_as_a_ratio() -> None:
+    """Gothiceng "Luca" read "Lura" (seed 56 #38): the order's "c" fits its columns at 0.986,
+    the "r" at 0.957 - 0.03 apart, but the rival's residual (1 - NCC) is three times the
+    order's. The same 0.03 at a fit of 0.70 is no evidence at all."""
+    assert beats((0.9864, 0.9826, 0.9714), (0.9567, 0.9728, 0.9636))
+    assert not beats((0.70, 0.80, 0.80), (0.67, 0.79, 0.79))
+    assert not beats((0.97, 0.98, 0.98), (0.965, 0.97, 0.97))  # a ratio, but no lead
+    assert not beats((0.97, 0.98, 0.98), (0.95, 0.978, 0.97))  # not with the neighbours
+
+
+def test_a_close_fit_confirms_a_misread_gothic_glyph(engine: OcrEngine) -> None:
+    """Seed 56 #38, a clean benchmark photo: gothiceng "Luca" read "Lura" was REVIEW."""
+    sample = sample_at(38, 56)
+    assert (sample.edit, sample.ordered, sample.font) == ("none", "Luca", "gothiceng")
+    expected = Expected(sample.ordered, sample.font, sample.template)
+    result = verify(sample.image, expected, engine=engine)
+    assert result.verdict is Verdict.PASS, (result.reasons, result.checks)
+    assert "glyphs_confirmed_by_geometry" in result.reasons
 
 
 @pytest.mark.parametrize(
