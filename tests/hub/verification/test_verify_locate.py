@@ -64,3 +64,54 @@ def test_a_short_script_line_with_a_capital_j_passes(
     expected = Expected(sample.ordered, sample.font, sample.template)
     result = verify(sample.image, expected, engine=engine)
     assert result.verdict is Verdict.PASS, (result.reasons, result.checks)
+
+
+def _bottoms_in_crop(image: np.ndarray) -> list[int]:
+    """The bottom ink row of each part of the straightened line (split at blank columns)."""
+    line = locate_line(image, to_grey(image))
+    assert line is not None
+    inked = line.ink.any(axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], inked.astype(np.int8), [0]))))
+    bottoms = []
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        rows = np.flatnonzero(line.ink[:, start:end].any(axis=1))
+        bottoms.append(int(rows[-1]))
+    return bottoms
+
+
+# A long line of outlines on one baseline: capitals (tall) among small letters, one descender.
+_HEIGHTS = (60, 40, 40, 40, 60, 40, 40, 40, 40)
+_DESCENDER = 6  # this outline reaches 20 px below the baseline
+
+
+def _long_line(bow_px: float) -> np.ndarray:
+    image = np.full((480, 640, 3), GREY_METAL, np.uint8)
+    for k, height in enumerate(_HEIGHTS):
+        x = 120 + 44 * k
+        base = 280 - bow_px * (1 - ((x + 15 - 320) / 200) ** 2)  # a ring band bows the line
+        bottom = round(base) + (20 if k == _DESCENDER else 0)
+        cv2.rectangle(image, (x, bottom - height), (x + 30, bottom), (40, 40, 40), 3)
+    return image
+
+
+@pytest.mark.parametrize("bow_px", [0.0, 12.0])
+def test_a_long_line_is_straightened_along_its_baseline(bow_px: float) -> None:
+    """Through the parts' centres, tall capitals among small letters bow a level line (4.5 px
+    for gothiceng "Amor Vincit": its "V" and "c" then read "Y" and "r"); the baseline the
+    glyphs stand on does not move, level or on a bowed band."""
+    bottoms = _bottoms_in_crop(_long_line(bow_px))
+    assert len(bottoms) == len(_HEIGHTS)
+    on_baseline = [b for k, b in enumerate(bottoms) if k != _DESCENDER]
+    assert max(on_baseline) - min(on_baseline) <= 2, bottoms
+    assert bottoms[_DESCENDER] >= max(on_baseline) + 15, bottoms
+
+
+@pytest.mark.parametrize(("seed", "index"), [(7, 188), (57, 4)])
+def test_a_gothic_line_with_tall_capitals_passes(engine: OcrEngine, seed: int, index: int) -> None:
+    """Benchmark false rejects (clean photos): gothiceng "Amor Vincit" read "Amor Uinrit" and
+    "Amor Yinrit" off a line bowed by its capitals."""
+    sample = sample_at(index, seed)
+    assert (sample.ordered, sample.edit, sample.font) == ("Amor Vincit", "none", "gothiceng")
+    expected = Expected(sample.ordered, sample.font, sample.template)
+    result = verify(sample.image, expected, engine=engine)
+    assert result.verdict is Verdict.PASS, (result.reasons, result.checks)
