@@ -7,8 +7,8 @@ Decision rules (docs/verification.md has the full table):
   where OCR dropped a space (it does next to punctuation), the expected rendering fits the ink
   better than OCR's spacing; and the ink's wide blanks are exactly the layout's word gaps
   (no missing and no extra space).
-- FAIL: OCR read a definite difference (confident, no glare) that the ink supports at least as
-  well as the ordered text; or the spacing is wrong by both OCR and geometry.
+- FAIL: OCR read a definite difference (confident, no glare) that the ink supports better than
+  the ordered text (by FAIL_FIT_MARGIN); or the spacing is wrong by both OCR and geometry.
 - REVIEW: everything else - no ink, nothing read, low confidence, glare over the text, OCR and
   geometry disagreeing.
 """
@@ -53,6 +53,7 @@ SHORT_TEXT_MIN_SCORE = 0.5  # below this even a short text's glyphs are not put 
 GLARE_MAX = 0.12  # fraction of saturated pixels over the text that makes it unreadable
 PARTIAL_MISSING = 3  # a reading this many characters short of the order, all in line, is partial
 FAIL_MIN_FIT = 0.5  # a reading that fits the ink worse than this is a misread, not a FAIL
+FAIL_FIT_MARGIN = 0.01  # ... and a FAIL's reading must fit better than the order by this
 GEOMETRY = "geometry"
 SAME_SHAPE_CASE = frozenset("cosuvwxz")  # letters whose capital is the small one, larger
 CASE_UNRELIABLE_FONTS = DECORATIVE_FONTS  # OCR confuses their capitals and small letters
@@ -265,7 +266,7 @@ def _fits_better(
     prefer_read: bool = False,
 ) -> bool:
     """Does the ordered text fit the ink better than OCR's reading (or, with ``prefer_read``,
-    does the reading fit well, and at least as well as the ordered text)?"""
+    does the reading fit well, and better than the ordered text by FAIL_FIT_MARGIN)?"""
     ordered_fit = fit(
         render(expected.text, expected.font, expected.template), line.ink, line.ink_box
     )
@@ -276,8 +277,9 @@ def _fits_better(
     else:
         read_score = read_fit.score
     checks["fit"] = {"ordered": round(ordered_fit.score, 4), "read": round(read_score, 4)}
-    if prefer_read:  # a FAIL claims the reading is what is engraved: it must fit, and best
-        return read_score >= max(ordered_fit.score, FAIL_MIN_FIT)
+    if prefer_read:  # a FAIL claims the reading is what is engraved: it must fit, and best.
+        # A tie is no evidence: near twins ("O"/"0" in timesi) fit within 0.001 both ways.
+        return read_score >= max(ordered_fit.score + FAIL_FIT_MARGIN, FAIL_MIN_FIT)
     return ordered_fit.score >= read_score + FIT_MARGIN
 
 

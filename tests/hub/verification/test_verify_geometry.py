@@ -105,6 +105,19 @@ def test_a_confident_read_that_the_ink_supports_is_fail(photo: Photo) -> None:
     assert result.checks["fit"]["read"] > result.checks["fit"]["ordered"]
 
 
+def test_a_near_twin_read_that_fits_no_better_is_review_not_fail(engine: OcrEngine) -> None:
+    """Seed 59 #162, a clean benchmark photo of a right engraving: timesi "H & O 27.02.2003"
+    read "H & 0" at 0.97. The "0" is the "O" 1 font unit narrower: the reading fitted the ink
+    0.0003 better than the order, and "at least as well" made it a FAIL."""
+    sample = sample_at(162, 59)
+    assert (sample.edit, sample.font) == ("none", "timesi")
+    result = verify(
+        sample.image, Expected(sample.ordered, sample.font, sample.template), engine=engine
+    )
+    assert result.verdict is Verdict.REVIEW, (result.reasons, result.checks)
+    assert result.reasons == ["ocr_geometry_disagree"]
+
+
 def _curved_ink(text: str, font: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """``text``'s ink as a ring band shows it: foreshortened towards both ends (arcsin)."""
     flat = rasterise(render(text, font, None), 600, 40, 3.0) > 0
