@@ -14,18 +14,22 @@ from hub.verification.preprocess import to_grey
 GREY_METAL = (150, 150, 150)
 
 
-def _tops_in_crop(image: np.ndarray) -> list[int]:
-    """The top ink row of each part (columns with ink, split at blank columns) of the
-    straightened line."""
+def _part_rows(image: np.ndarray) -> list[tuple[int, int]]:
+    """The top and bottom ink rows of each part (columns with ink, split at blank columns) of
+    the straightened line."""
     line = locate_line(image, to_grey(image))
     assert line is not None
     inked = line.ink.any(axis=0)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], inked.astype(np.int8), [0]))))
-    tops = []
+    rows_of_parts = []
     for start, end in zip(edges[::2], edges[1::2], strict=True):
         rows = np.flatnonzero(line.ink[:, start:end].any(axis=1))
-        tops.append(int(rows[0]))
-    return tops
+        rows_of_parts.append((int(rows[0]), int(rows[-1])))
+    return rows_of_parts
+
+
+def _tops_in_crop(image: np.ndarray) -> list[int]:
+    return [top for top, _ in _part_rows(image)]
 
 
 def test_a_level_short_line_with_a_descender_stays_level() -> None:
@@ -67,16 +71,7 @@ def test_a_short_script_line_with_a_capital_j_passes(
 
 
 def _bottoms_in_crop(image: np.ndarray) -> list[int]:
-    """The bottom ink row of each part of the straightened line (split at blank columns)."""
-    line = locate_line(image, to_grey(image))
-    assert line is not None
-    inked = line.ink.any(axis=0)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], inked.astype(np.int8), [0]))))
-    bottoms = []
-    for start, end in zip(edges[::2], edges[1::2], strict=True):
-        rows = np.flatnonzero(line.ink[:, start:end].any(axis=1))
-        bottoms.append(int(rows[-1]))
-    return bottoms
+    return [bottom for _, bottom in _part_rows(image)]
 
 
 # A long line of outlines on one baseline: capitals (tall) among small letters, one descender.
